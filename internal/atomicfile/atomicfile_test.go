@@ -1,0 +1,79 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.json")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != "new" {
+		t.Fatalf("content = %q, %v", got, err)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("perm = %v, want 0600", st.Mode().Perm())
+	}
+	assertOnly(t, dir, "f.json")
+}
+
+func TestWriteFileMissingDirFails(t *testing.T) {
+	if err := WriteFile(filepath.Join(t.TempDir(), "nope", "f"), []byte("x"), 0o644); err == nil {
+		t.Fatal("expected an error for a missing directory")
+	}
+}
+
+func TestSymlinkCreatesAndSwitches(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "current")
+	for _, target := range []string{"genesis", "upgrades/v2", "upgrades/v3"} {
+		if err := Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.Readlink(link)
+		if err != nil || got != target {
+			t.Fatalf("readlink = %q, %v; want %q", got, err, target)
+		}
+	}
+	assertOnly(t, dir, "current")
+}
+
+func TestSymlinkRefusesToReplaceDirectory(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "current")
+	if err := os.MkdirAll(filepath.Join(link, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Symlink("genesis", link); err == nil {
+		t.Fatal("expected an error when current is a non-empty directory")
+	}
+	if st, err := os.Lstat(link); err != nil || !st.IsDir() {
+		t.Fatalf("directory must be left alone: %v %v", st, err)
+	}
+	assertOnly(t, dir, "current")
+}
+
+func assertOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(names, ",") {
+		t.Fatalf("dir holds %v, want %v (no temporary leftovers)", got, names)
+	}
+}
