@@ -7,3 +7,5 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4
 	golang.org/x/sys v0.13.0
 )
+
+require github.com/cenkalti/backoff/v4 v4.3.0 // indirect

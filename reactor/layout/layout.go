@@ -1,0 +1,197 @@
+// Package layout knows cosmovisor's folder layout under $DAEMON_HOME and keeps
+// the `current` link and the per-upgrade markers consistent:
+//
+//	$DAEMON_HOME/cosmovisor/{genesis,upgrades/<dir>}/bin/$DAEMON_NAME
+//	$DAEMON_HOME/cosmovisor/current -> genesis | upgrades/<dir>   (relative)
+//	$DAEMON_HOME/cosmovisor/upgrades/<dir>/upgrade-info.json      (marker)
+//
+// `current` is only ever replaced atomically and always with a relative target,
+// so a home bind-mounted at another path still resolves. Nothing here silently
+// repairs an unexpected state: a `current` that is a real directory or a
+// dangling link is an error for the operator to look at.
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+
+	"github.com/vigilhq/vigil/internal/atomicfile"
+	"github.com/vigilhq/vigil/reactor/plan"
+)
+
+// Layout names the paths of one node home.
+type Layout struct {
+	Home   string // $DAEMON_HOME, absolute
+	Name   string // $DAEMON_NAME
+	Recase bool   // lowercase upgrade names (cosmovisor's default)
+}
+
+func (l Layout) Root() string            { return filepath.Join(l.Home, "cosmovisor") }
+func (l Layout) Current() string         { return filepath.Join(l.Root(), "current") }
+func (l Layout) GenesisDir() string      { return filepath.Join(l.Root(), "genesis") }
+func (l Layout) UpgradesDir() string     { return filepath.Join(l.Root(), "upgrades") }
+func (l Layout) DataDir() string         { return filepath.Join(l.Home, "data") }
+func (l Layout) UpgradeInfoFile() string { return filepath.Join(l.DataDir(), plan.FileName) }
+
+// UpgradeDir is the absolute directory of the upgrade whose directory name is dir.
+func (l Layout) UpgradeDir(dir string) string { return filepath.Join(l.UpgradesDir(), dir) }
+
+// Bin is the daemon binary inside a version directory.
+func (l Layout) Bin(versionDir string) string { return filepath.Join(versionDir, "bin", l.Name) }
+
+// DirName maps a plan name to its directory name under upgrades/: lowercased
+// unless recase is off, then path-escaped (as cosmovisor does). Names that
+// would leave upgrades/ or cannot be a file name are refused.
+func (l Layout) DirName(name string) (string, error) {
+	if l.Recase {
+		name = strings.ToLower(name)
+	}
+	if strings.TrimSpace(name) == "" {
+		return "", errors.New("upgrade name is empty")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", fmt.Errorf("upgrade name %q contains control characters", name)
+	}
+	dir := url.PathEscape(name)
+	if dir == "." || dir == ".." {
+		return "", fmt.Errorf("upgrade name %q would resolve outside %s", name, l.UpgradesDir())
+	}
+	return dir, nil
+}
+
+// Installed is what `current` points at.
+type Installed struct {
+	Dir       string     // resolved absolute version directory
+	Upgrade   string     // directory name under upgrades/, "" for genesis or elsewhere
+	Marker    *plan.Plan // the plan recorded in Dir, nil if none
+	MarkerErr error      // why an existing marker could not be read
+}
+
+// Bin is the binary `current` resolves to.
+func (l Layout) InstalledBin(in Installed) string { return l.Bin(in.Dir) }
+
+// ErrNoCurrent means `current` does not exist yet (a fresh home).
+var ErrNoCurrent = errors.New("current link does not exist")
+
+// Installed resolves `current`.
+func (l Layout) Installed() (Installed, error) {
+	cur := l.Current()
+	st, err := os.Lstat(cur)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Installed{}, ErrNoCurrent
+	}
+	if err != nil {
+		return Installed{}, fmt.Errorf("inspect %s: %w", cur, err)
+	}
+	if st.Mode()&fs.ModeSymlink == 0 {
+		return Installed{}, fmt.Errorf("%s is a %s, not a symlink; vigil will not replace it: move it away and run `vigil init`, or make it a link to genesis or upgrades/<name>", cur, kind(st))
+	}
+	target, err := os.Readlink(cur)
+	if err != nil {
+		return Installed{}, fmt.Errorf("read link %s: %w", cur, err)
+	}
+	dir := target
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(l.Root(), dir)
+	}
+	dir = filepath.Clean(dir)
+	if st, err := os.Stat(dir); err != nil {
+		return Installed{}, fmt.Errorf("%s points to %s, which does not resolve: %w", cur, target, err)
+	} else if !st.IsDir() {
+		return Installed{}, fmt.Errorf("%s points to %s, which is not a directory", cur, target)
+	}
+	in := Installed{Dir: dir}
+	if filepath.Dir(dir) == l.UpgradesDir() {
+		in.Upgrade = filepath.Base(dir)
+	}
+	in.Marker, in.MarkerErr = ReadMarker(dir)
+	return in, nil
+}
+
+func kind(st fs.FileInfo) string {
+	if st.IsDir() {
+		return "directory"
+	}
+	return "regular file"
+}
+
+// EnsureCurrent creates `current -> genesis` when no `current` exists. It
+// reports whether it created the link.
+func (l Layout) EnsureCurrent() (bool, error) {
+	_, err := os.Lstat(l.Current())
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("inspect %s: %w", l.Current(), err)
+	}
+	if err := atomicfile.Symlink("genesis", l.Current()); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Switch points `current` at upgrades/<dir> atomically.
+func (l Layout) Switch(dir string) error {
+	if st, err := os.Lstat(l.Current()); err == nil && st.Mode()&fs.ModeSymlink == 0 {
+		return fmt.Errorf("%s is a %s, not a symlink; refusing to replace it", l.Current(), kind(st))
+	}
+	return atomicfile.Symlink(filepath.Join("upgrades", dir), l.Current())
+}
+
+// ReadMarker reads the plan recorded in a version directory; (nil, nil) when
+// there is none.
+func ReadMarker(versionDir string) (*plan.Plan, error) {
+	b, err := os.ReadFile(filepath.Join(versionDir, plan.FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// WriteMarker records p in upgrades/<dir> (atomically, durably), with the
+// name as it maps to the directory, as cosmovisor does.
+func (l Layout) WriteMarker(dir string, p plan.Plan) error {
+	if l.Recase {
+		p.Name = strings.ToLower(p.Name)
+	}
+	return atomicfile.WriteFile(filepath.Join(l.UpgradeDir(dir), plan.FileName), p.Marshal(), 0o644)
+}
+
+// CheckBinary verifies that path is a regular file, adding execute bits where
+// read bits are set (cosmovisor makes binaries executable too; operators
+// often forget chmod). It reports whether it changed the mode.
+func CheckBinary(path string) (chmodded bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	if !st.Mode().IsRegular() {
+		return false, fmt.Errorf("%s is not a regular file", path)
+	}
+	mode := st.Mode().Perm()
+	want := mode | (mode&0o444)>>2
+	if want&0o100 == 0 {
+		want |= 0o100
+	}
+	if want == mode {
+		return false, nil
+	}
+	if err := os.Chmod(path, want); err != nil {
+		return false, fmt.Errorf("make %s executable: %w", path, err)
+	}
+	return true, nil
+}

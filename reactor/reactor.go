@@ -1,0 +1,141 @@
+package reactor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/watcher"
+)
+
+// Backuper backs up the data directory once the node has stopped.
+type Backuper interface {
+	Backup(ctx context.Context, p plan.Plan, upgradeDir string) (backup.Result, error)
+}
+
+// Fetcher installs a missing upgrade binary at upgrades/<dir>/bin/<name>.
+type Fetcher interface {
+	Fetch(ctx context.Context, p plan.Plan, upgradeDir string) error
+}
+
+// Config is everything the reactor needs; cmd builds it from its settings.
+type Config struct {
+	Layout                layout.Layout
+	Args                  []string // the app's arguments, reused after every upgrade
+	Stdin, Stdout, Stderr *os.File
+	OwnGroup              bool // start the app in its own process group
+
+	ShutdownGrace        time.Duration
+	RestartDelay         time.Duration
+	RestartAfterUpgrade  bool
+	PreupgradeMaxRetries int
+	PreupgradeRetryPause time.Duration // pause before retrying after exit 31; 0 = 1s
+	CustomPreupgrade     string        // absolute path of the custom pre-upgrade script, "" = none
+	BinaryRetry          time.Duration // first wait before re-checking a missing binary; 0 = 1s
+
+	Backup Backuper // nil = no backup
+	Fetch  Fetcher  // nil = downloads disabled
+
+	Watch  watcher.Config
+	Logger *slog.Logger
+}
+
+// target is a detected upgrade and the directory it installs into.
+type target struct {
+	plan plan.Plan
+	dir  string // directory name under upgrades/
+}
+
+func (t target) same(o target) bool { return t.dir == o.dir && t.plan.Height == o.plan.Height }
+
+// ready is a target whose binary is in place.
+type ready struct {
+	target
+	bin string
+}
+
+// query asks detect for the upgrade that must be applied before the app may
+// (re)start; the reply is nil when there is none.
+type query struct {
+	reason string
+	reply  chan *target
+}
+
+type reactor struct {
+	cfg Config
+	l   layout.Layout
+	log *slog.Logger
+}
+
+// Run supervises the app until it exits without a pending upgrade (its exit
+// is returned), an upgrade completes with RestartAfterUpgrade off (exit 0), or
+// an upgrade fails (error). Every signal received on sigs is handled as
+// described in the package documentation.
+func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, error) {
+	if cfg.PreupgradeRetryPause == 0 {
+		cfg.PreupgradeRetryPause = time.Second
+	}
+	if cfg.BinaryRetry == 0 {
+		cfg.BinaryRetry = time.Second
+	}
+	r := &reactor{cfg: cfg, l: cfg.Layout, log: cfg.Logger}
+	created, err := r.l.EnsureCurrent()
+	if err != nil {
+		return process.Exit{}, err
+	}
+	if created {
+		r.log.Info("created current link", "to", "genesis")
+	}
+	if _, err := r.l.Installed(); err != nil {
+		return process.Exit{}, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	changes := make(chan watcher.Change)
+	targets := make(chan target)
+	readies := make(chan ready)
+	queries := make(chan query)
+
+	var wg sync.WaitGroup
+	stage := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	stage("watcher", func() error { return watcher.Run(ctx, cfg.Watch, changes) })
+	stage("detect", func() error { return r.detect(ctx, changes, queries, targets) })
+	stage("prepare", func() error { return r.prepare(ctx, targets, readies) })
+
+	exit, err := r.supervise(ctx, sigs, queries, readies)
+	cancel(nil)
+	wg.Wait()
+	return exit, err
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+

@@ -1,0 +1,282 @@
+package reactor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor/layout"
+)
+
+// supervise owns the app. It returns the app's exit when the app ends without
+// a pending upgrade or because the operator stopped it.
+func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries chan<- query, readies <-chan ready) (process.Exit, error) {
+	var (
+		child   *process.Child
+		last    process.Exit // the app's last exit, returned if we stop while it is down
+		stopped bool         // the operator asked the app to stop
+	)
+	// Reconcile before the first start: never run the old binary while an
+	// upgrade is pending (design invariant 2).
+	pending, err := r.ask(ctx, queries, "start")
+	if err != nil {
+		return last, err
+	}
+	if pending == nil {
+		if child, err = r.start(); err != nil {
+			return last, err
+		}
+	} else {
+		r.log.Info("upgrade pending at start; applying it before starting the app", "plan", pending.plan)
+	}
+	for {
+		var done <-chan struct{}
+		if child != nil {
+			done = child.Done()
+		}
+		select {
+		case <-ctx.Done():
+			if child != nil {
+				res := child.Stop(context.Background(), r.cfg.ShutdownGrace)
+				last = res.Exit
+			}
+			return last, context.Cause(ctx)
+
+		case sig := <-sigs:
+			s, _ := sig.(syscall.Signal)
+			if child == nil {
+				if isStop(s) {
+					r.log.Info("stop requested while the app is down", "signal", s.String())
+					return signalExit(s), nil
+				}
+				continue
+			}
+			if isStop(s) {
+				if stopped {
+					r.log.Warn("second stop signal: killing app", "signal", s.String())
+					child.Kill()
+					continue
+				}
+				stopped = true
+			}
+			r.log.Info("forwarding signal", "signal", s.String(), "pid", child.Pid())
+			if err := child.Signal(s); err != nil {
+				r.log.Debug("signal not delivered", "signal", s.String(), "err", err)
+			}
+
+		case <-done:
+			last, child = child.Exit(), nil
+			r.log.Info("app exited", "exit", last.String())
+			if stopped {
+				return last, nil
+			}
+			// A halting node may write upgrade-info.json and die at once.
+			if pending, err = r.ask(ctx, queries, "app exited"); err != nil {
+				return last, err
+			}
+			if pending == nil {
+				return last, nil
+			}
+			r.log.Info("app exited with an upgrade pending; waiting for it to be ready", "plan", pending.plan)
+
+		case rd, ok := <-readies:
+			if !ok {
+				readies = nil
+				continue
+			}
+			next, exit, err := r.upgrade(ctx, child, rd, sigs)
+			child = next
+			if err != nil {
+				r.log.Error("upgrade failed", "plan", rd.plan, "err", err)
+				return exit, err
+			}
+			if child == nil {
+				return exit, nil
+			}
+		}
+	}
+}
+
+// ask queries detect for a pending upgrade.
+func (r *reactor) ask(ctx context.Context, queries chan<- query, reason string) (*target, error) {
+	q := query{reason: reason, reply: make(chan *target, 1)}
+	select {
+	case queries <- q:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	select {
+	case t := <-q.reply:
+		return t, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// start launches whatever `current` resolves to, by its real path so `ps`
+// shows the version and a later switch cannot change what is starting.
+func (r *reactor) start() (*process.Child, error) {
+	in, err := r.l.Installed()
+	if err != nil {
+		return nil, err
+	}
+	bin := r.l.Bin(in.Dir)
+	if _, err := layout.CheckBinary(bin); err != nil {
+		return nil, fmt.Errorf("current binary is invalid: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	child, err := process.Start(process.Spec{
+		Path:   bin,
+		Args:   r.cfg.Args,
+		Stdin:  r.cfg.Stdin,
+		Stdout: r.cfg.Stdout,
+		Stderr: r.cfg.Stderr,
+		// The app is never left running without us: if vigil is killed, the
+		// app is asked to stop gracefully.
+		ParentDeathSignal: syscall.SIGTERM,
+		OwnGroup:          r.cfg.OwnGroup,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.log.Info("app started", "path", bin, "pid", child.Pid(), "args", r.cfg.Args)
+	return child, nil
+}
+
+// upgrade applies rd: stop the app (if running), restart delay, backup, hooks,
+// switch, start. It returns the new app, or nil with the exit vigil should
+// end with.
+func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, sigs <-chan os.Signal) (*process.Child, process.Exit, error) {
+	log := r.log.With("plan", rd.plan)
+	log.Info("upgrade detected", "to", rd.dir)
+	if child != nil {
+		exit, aborted := r.stop(child, sigs)
+		if aborted {
+			log.Warn("upgrade not applied: stop requested during the upgrade; it runs at the next start")
+			return nil, exit, nil
+		}
+	}
+
+	// The steps below can take long (a backup); a stop signal cancels them
+	// cleanly. Nothing here leaves a half-done state: the backup is renamed
+	// only when complete and `current` switches in one rename.
+	stepCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopSig := make(chan syscall.Signal, 1)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			select {
+			case <-stepCtx.Done():
+				return
+			case sig := <-sigs:
+				if s, _ := sig.(syscall.Signal); isStop(s) {
+					stopSig <- s
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := r.applySteps(stepCtx, rd)
+	cancel()
+	<-watchDone
+	select {
+	case s := <-stopSig:
+		log.Warn("upgrade interrupted by signal", "signal", s.String(), "switched", err == nil)
+		return nil, signalExit(s), nil
+	default:
+	}
+	if err != nil {
+		return nil, process.Exit{Code: 1}, err
+	}
+	if !r.cfg.RestartAfterUpgrade {
+		log.Info("upgrade done; DAEMON_RESTART_AFTER_UPGRADE is off, exiting. Verify the upgrade and start vigil again")
+		return nil, process.Exit{}, nil
+	}
+	next, err := r.start()
+	if err != nil {
+		return nil, process.Exit{Code: 1}, err
+	}
+	return next, process.Exit{}, nil
+}
+
+func (r *reactor) applySteps(ctx context.Context, rd ready) error {
+	if err := sleep(ctx, r.cfg.RestartDelay); err != nil {
+		return err
+	}
+	if r.cfg.Backup != nil {
+		r.log.Info("backing up data", "plan", rd.plan)
+		res, err := r.cfg.Backup.Backup(ctx, rd.plan, rd.dir)
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		r.log.Info("backup done", "path", res.Path, "files", res.Files, "bytes", res.Bytes, "took", res.Took)
+	}
+	if err := r.customPreupgrade(ctx, rd.plan); err != nil {
+		return err
+	}
+	if err := r.preUpgrade(ctx, rd.bin); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.l.Switch(rd.dir); err != nil {
+		return err
+	}
+	r.log.Info("switched", "to", filepath.Join("upgrades", rd.dir))
+	return nil
+}
+
+// stop ends the app for an upgrade: SIGTERM (a halted node ignores SIGINT),
+// SIGKILL after the grace. A stop signal from the operator meanwhile aborts
+// the upgrade; a second one kills the app at once. Other signals are
+// forwarded.
+func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit process.Exit, aborted bool) {
+	start := time.Now()
+	r.log.Info("stopping app", "pid", child.Pid(), "grace", r.cfg.ShutdownGrace)
+	if err := child.Signal(syscall.SIGTERM); err != nil {
+		r.log.Debug("SIGTERM not delivered", "err", err)
+	}
+	grace := time.NewTimer(r.cfg.ShutdownGrace)
+	defer grace.Stop()
+	killed := false
+	for {
+		select {
+		case <-child.Done():
+			exit = child.Exit()
+			r.log.Info("app stopped", "took", time.Since(start), "exit", exit.String(), "killed", killed)
+			return exit, aborted
+		case <-grace.C:
+			r.log.Warn("shutdown grace exceeded, killing app", "grace", r.cfg.ShutdownGrace)
+			killed = true
+			child.Kill()
+		case sig := <-sigs:
+			s, _ := sig.(syscall.Signal)
+			if isStop(s) {
+				if aborted {
+					r.log.Warn("second stop signal: killing app", "signal", s.String())
+					killed = true
+					child.Kill()
+				}
+				aborted = true
+				continue
+			}
+			child.Signal(s)
+		}
+	}
+}
+
+func isStop(s syscall.Signal) bool { return s == syscall.SIGTERM || s == syscall.SIGINT }
+
+func signalExit(s syscall.Signal) process.Exit {
+	return process.Exit{Code: 128 + int(s), Signal: s}
+}
