@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/reactor"
+	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/watcher"
+)
+
+// exitError is vigil's own failure status (config errors, failed upgrades).
+// The app's statuses pass through unchanged; cosmovisor also uses 1.
+const exitError = 1
+
+const usage = `vigil supervises a Cosmos SDK node binary and applies its upgrades:
+a drop-in replacement for cosmovisor.
+
+Usage:
+  vigil run <app args...> [--cosmovisor-config FILE]   start the app and follow upgrades
+  vigil init <path-to-app-binary>                      install the genesis binary, create current and data/
+  vigil add-upgrade <name> <path> [--force] [--upgrade-height H]
+  vigil show-upgrade-info                              print $DAEMON_HOME/data/upgrade-info.json
+  vigil config                                         show the effective settings and their sources
+  vigil version [--cosmovisor-only]                    vigil's version, then the app's
+  vigil help
+
+Settings come from the cosmovisor environment variables (DAEMON_HOME, DAEMON_NAME, ...) or
+a TOML file given with -c/--cosmovisor-config; the environment wins. The node signals an
+upgrade by writing DAEMON_HOME/data/upgrade-info.json. See README.md for every setting.
+`
+
+type getenvFunc func(string) (string, bool)
+
+func cli(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		return runCmd(rest, stdin, stdout, stderr, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version":
+		return versionCmd(rest, stdin, stdout, stderr, getenv)
+	case "config":
+		err = configCmd(rest, stdout, getenv)
+	case "init":
+		err = initCmd(rest, stdout, getenv)
+	case "add-upgrade":
+		err = addUpgradeCmd(rest, stdout, getenv)
+	case "show-upgrade-info":
+		err = showUpgradeInfoCmd(rest, stdout, getenv)
+	default:
+		err = fmt.Errorf("unknown command %q; run 'vigil help'", cmd)
+	}
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	return 0
+}
+
+func printError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "Error: "+line)
+	}
+}
+
+// loadConfig reads the settings for a command that takes -c/--cosmovisor-config.
+func loadConfig(args []string, getenv getenvFunc) (Config, []string, error) {
+	file, rest, err := ExtractConfigFlag(args)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("failed to parse cosmovisor config: %w", err)
+	}
+	if file == "" {
+		for i, a := range rest {
+			if a == "-c" {
+				if i+1 >= len(rest) {
+					return Config{}, nil, errors.New("-c requires an argument")
+				}
+				file = rest[i+1]
+				rest = append(rest[:i:i], rest[i+2:]...)
+				break
+			}
+		}
+	}
+	cfg, err := LoadConfig(getenv, file)
+	return cfg, rest, err
+}
+
+func (c Config) layout() layout.Layout {
+	return layout.Layout{Home: c.Home, Name: c.Name, Recase: !c.DisableRecase}
+}
+
+func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
+	file, appArgs, err := ExtractConfigFlag(args)
+	if err != nil {
+		printError(stderr, fmt.Errorf("failed to parse cosmovisor config: %w", err))
+		return exitError
+	}
+	cfg, err := LoadConfig(getenv, file)
+	if err == nil {
+		err = cfg.Validate(true)
+	}
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	log := NewLogger(cfg, stderr, isTerminal(stderr))
+
+	// Registered once for vigil's lifetime; the reactor forwards each signal.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	if cfg.AllowDownload {
+		log.Warn("DAEMON_ALLOW_DOWNLOAD_BINARIES is set but this build cannot download yet: stage upgrade binaries by hand")
+	}
+	l := cfg.layout()
+	rc := reactor.Config{
+		Layout: l,
+		Args:   appArgs,
+		Stdin:  stdin, Stdout: stdout, Stderr: stderr,
+		// A process group lets a stop reach the node's helpers too; with a
+		// terminal on stdin the app stays in our group so it can read it.
+		OwnGroup:             !isTerminal(stdin),
+		ShutdownGrace:        cfg.ShutdownGrace,
+		RestartDelay:         cfg.RestartDelay,
+		RestartAfterUpgrade:  cfg.RestartAfterUpgrade,
+		PreupgradeMaxRetries: cfg.PreupgradeMaxRetries,
+		Watch: watcher.Config{
+			Dir:            cfg.DataDir(),
+			File:           plan.FileName,
+			PollInterval:   cfg.PollInterval,
+			SafetyInterval: cfg.SafetyPollInterval,
+			ForcePoll:      cfg.WatchMode == "poll",
+			Logger:         log.With("component", "watcher"),
+		},
+		Logger: log,
+	}
+	if cfg.CustomPreupgrade != "" {
+		rc.CustomPreupgrade = filepath.Join(cfg.Root(), cfg.CustomPreupgrade)
+	}
+	if !cfg.SkipBackup {
+		rc.Backup = dataBackup{src: cfg.DataDir(), dest: cfg.BackupDir}
+	}
+	exit, err := reactor.Run(context.Background(), rc, sigs)
+	if err != nil {
+		log.Error("vigil stopped", "err", err)
+		if cfg.DisableLogs {
+			printError(stderr, err)
+		}
+		if exit.Code == 0 {
+			return exitError
+		}
+	}
+	return exit.Code
+}
+
+// dataBackup is the plain copy of data/ taken before each upgrade.
+type dataBackup struct{ src, dest string }
+
+func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup.Result, error) {
+	return backup.Copy(ctx, b.src, b.dest, backup.Name(dir, p.Height, time.Now()))
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func versionString() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
+	fmt.Fprintln(stdout, "vigil version:", versionString())
+	only := false
+	var appArgs []string
+	for _, a := range args {
+		if a == "--cosmovisor-only" || a == "--vigil-only" {
+			only = true
+			continue
+		}
+		appArgs = append(appArgs, a)
+	}
+	if only {
+		return 0
+	}
+	cfg, appArgs, err := loadConfig(appArgs, getenv)
+	if err == nil {
+		err = cfg.Validate(false)
+	}
+	var in layout.Installed
+	if err == nil {
+		in, err = cfg.layout().Installed()
+	}
+	if err != nil {
+		printError(stderr, fmt.Errorf("failed to run version command: %w", err))
+		return exitError
+	}
+	cmd := exec.Command(cfg.layout().Bin(in.Dir), append([]string{"version"}, appArgs...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		printError(stderr, fmt.Errorf("failed to run version command: %w", err))
+		return exitError
+	}
+	return 0
+}
+
+func configCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
+	cfg, rest, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("config takes no arguments, got %q", rest)
+	}
+	if err := cfg.Validate(false); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, cfg.Describe())
+	return nil
+}
+
+func showUpgradeInfoCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
+	cfg, _, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(cfg.UpgradeInfoFile())
+	if err != nil {
+		return fmt.Errorf("no upgrade scheduled: %w", err)
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(string(b)))
+	return nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/vigilhq/vigil/internal/atomicfile"
+	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/reactor/plan"
+)
+
+// initCmd installs the genesis binary, creates `current` and data/.
+func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
+	if len(args) != 1 || args[0] == "" {
+		return errors.New("no <path to executable> provided")
+	}
+	exe := args[0]
+	st, err := os.Stat(exe)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("executable file not found: %w", err)
+	case err != nil:
+		return fmt.Errorf("could not stat executable: %w", err)
+	case st.IsDir():
+		return errors.New("invalid path to executable: must not be a directory")
+	}
+	cfg, err := LoadConfig(getenv, "")
+	if err != nil {
+		return err
+	}
+	l := cfg.layout()
+	genBin := l.Bin(l.GenesisDir())
+	if err := os.MkdirAll(filepath.Dir(genBin), 0o750); err != nil {
+		return err
+	}
+	if _, err := os.Stat(genBin); errors.Is(err, fs.ErrNotExist) {
+		if err := copyExecutable(exe, genBin, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "installed %s\n", genBin)
+	} else {
+		fmt.Fprintf(stdout, "%s already exists, left as is\n", genBin)
+	}
+	if _, err := layout.CheckBinary(genBin); err != nil {
+		return err
+	}
+	if _, err := l.EnsureCurrent(); err != nil {
+		return err
+	}
+	in, err := l.Installed()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "current -> %s\n", in.Dir)
+	if err := os.MkdirAll(l.DataDir(), 0o700); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "data directory %s ready\n", l.DataDir())
+	return nil
+}
+
+// addUpgradeCmd stages an upgrade binary, optionally scheduling it.
+func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
+	var (
+		force  bool
+		height int64
+		pos    []string
+	)
+	cfg, args, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "--force", "-force":
+			force = true
+		case "--upgrade-height", "-upgrade-height":
+			if i+1 >= len(args) {
+				return errors.New("--upgrade-height requires a value")
+			}
+			i++
+			if height, err = strconv.ParseInt(args[i], 10, 64); err != nil || height <= 0 {
+				return fmt.Errorf("--upgrade-height must be a positive integer, got %q", args[i])
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("add-upgrade needs <name> <path-to-executable>, got %d argument(s)", len(pos))
+	}
+	if err := cfg.Validate(false); err != nil {
+		return err
+	}
+	l := cfg.layout()
+	name, exe := pos[0], pos[1]
+	dir, err := l.DirName(name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return fmt.Errorf("invalid executable path: %w", err)
+	}
+	bin := l.Bin(l.UpgradeDir(dir))
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return err
+	}
+	if err := copyExecutable(exe, bin, force); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "upgrade binary for %s staged at %s\n", name, bin)
+	if height == 0 {
+		return nil
+	}
+	info := l.UpgradeInfoFile()
+	if _, err := os.Stat(info); err == nil && !force {
+		return fmt.Errorf("file already exists at %s", info)
+	}
+	p := plan.Plan{Name: name, Height: height}
+	if l.Recase {
+		p.Name = dir
+	}
+	if err := atomicfile.WriteFile(info, p.Marshal(), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s written: vigil applies %s as soon as it reads it (it does not wait for height %d)\n", info, p.Name, height)
+	return nil
+}
+
+// copyExecutable installs src at dst via a temporary file and a rename, so a
+// half-copied binary is never visible under the real name.
+func copyExecutable(src, dst string, force bool) error {
+	if _, err := os.Stat(dst); err == nil && !force {
+		return fmt.Errorf("file already exists at %s", dst)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(dst, b, 0o755)
+}
