@@ -85,7 +85,11 @@ func (r *reactor) check(said *string) (*target, error) {
 	}
 	p, err := plan.Parse(b)
 	if err != nil {
-		once(slog.LevelWarn, "invalid upgrade-info.json", "path", file, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, plan.ErrEmpty) {
+			level = slog.LevelDebug // x/upgrade truncates before it writes: expected
+		}
+		once(level, "invalid upgrade-info.json", "path", file, "err", err)
 		return nil, err
 	}
 	dir, err := r.l.DirName(p.Name)
