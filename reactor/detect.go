@@ -87,7 +87,7 @@ func (r *reactor) check(said *string) (*target, error) {
 	if err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, plan.ErrEmpty) {
-			level = slog.LevelDebug // x/upgrade truncates before it writes: expected
+			level = slog.LevelInfo // x/upgrade truncates before it writes: routine, not alarming
 		}
 		once(level, "invalid upgrade-info.json", "path", file, "err", err)
 		return nil, err

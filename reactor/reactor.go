@@ -138,4 +138,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-

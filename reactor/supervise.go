@@ -18,7 +18,7 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 	var (
 		child   *process.Child
 		last    process.Exit // the app's last exit, returned if we stop while it is down
-		stopped bool         // the operator asked the app to stop
+		stopped = stopSignals{}
 	)
 	// Reconcile before the first start: never run the old binary while an
 	// upgrade is pending (design invariant 2).
@@ -55,13 +55,10 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 				}
 				continue
 			}
-			if isStop(s) {
-				if stopped {
-					r.log.Warn("second stop signal: killing app", "signal", s.String())
-					child.Kill()
-					continue
-				}
-				stopped = true
+			if stopped.repeat(s) {
+				r.log.Warn("second stop signal: killing app", "signal", s.String())
+				child.Kill()
+				continue
 			}
 			r.log.Info("forwarding signal", "signal", s.String(), "pid", child.Pid())
 			if err := child.Signal(s); err != nil {
@@ -71,7 +68,7 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		case <-done:
 			last, child = child.Exit(), nil
 			r.log.Info("app exited", "exit", last.String())
-			if stopped {
+			if stopped.any() {
 				return last, nil
 			}
 			// A halting node may write upgrade-info.json and die at once.
@@ -249,6 +246,7 @@ func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit proces
 	grace := time.NewTimer(r.cfg.ShutdownGrace)
 	defer grace.Stop()
 	killed := false
+	stopped := stopSignals{}
 	for {
 		select {
 		case <-child.Done():
@@ -261,19 +259,36 @@ func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit proces
 			child.Kill()
 		case sig := <-sigs:
 			s, _ := sig.(syscall.Signal)
+			if stopped.repeat(s) {
+				r.log.Warn("second stop signal: killing app", "signal", s.String())
+				killed = true
+				child.Kill()
+			}
 			if isStop(s) {
-				if aborted {
-					r.log.Warn("second stop signal: killing app", "signal", s.String())
-					killed = true
-					child.Kill()
-				}
-				aborted = true
+				aborted = true // we already sent SIGTERM
 				continue
 			}
 			child.Signal(s)
 		}
 	}
 }
+
+// stopSignals remembers which stop signals the operator sent. Only a repeat
+// of the same one escalates to SIGKILL: a halted node ignores SIGINT, so
+// SIGTERM after SIGINT is the gentle next step, not an emergency.
+type stopSignals map[syscall.Signal]bool
+
+// repeat records s and reports whether it is a stop signal sent before.
+func (st stopSignals) repeat(s syscall.Signal) bool {
+	if !isStop(s) {
+		return false
+	}
+	again := st[s]
+	st[s] = true
+	return again
+}
+
+func (st stopSignals) any() bool { return len(st) > 0 }
 
 func isStop(s syscall.Signal) bool { return s == syscall.SIGTERM || s == syscall.SIGINT }
 

@@ -1,0 +1,175 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkPickup measures upgrade pickup: upgrade-info.json renamed into data/ → the v2 binary
+// running (it reports itself on a unix datagram socket). No backup. Each sample uses a fresh home
+// and a fresh vigil; setup is outside the timer. At least 20 samples are taken whatever b.N is,
+// so run it as
+//
+//	go test -run '^$' -bench Pickup -benchtime=1x ./cmd/vigil
+//
+// (with a time-based -benchtime the framework keeps growing b.N because the timed part is tiny).
+// p50/p90 are reported in ms; ns/op is the mean. Before each rename the benchmark sleeps a random
+// 0–300ms (untimed) so the poll sub-benchmark does not always hit the same ticker phase. VIGIL_BENCH_POLL_INTERVAL overrides the poll
+// sub-benchmark's DAEMON_POLL_INTERVAL (default: vigil's own 300ms).
+func BenchmarkPickup(b *testing.B) {
+	pollEnv := []string{"VIGIL_WATCH_MODE=poll"}
+	if iv := os.Getenv("VIGIL_BENCH_POLL_INTERVAL"); iv != "" {
+		pollEnv = append(pollEnv, "DAEMON_POLL_INTERVAL="+iv)
+	}
+	for _, mode := range []struct {
+		name string
+		env  []string
+	}{{"event", nil}, {"poll", pollEnv}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.StopTimer()
+			n := max(b.N, 20)
+			samples := make([]time.Duration, 0, n)
+			for range n {
+				samples = append(samples, pickupOnce(b, mode.env))
+			}
+			slices.Sort(samples)
+			var sum time.Duration
+			for _, d := range samples {
+				sum += d
+			}
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(samples[len(samples)/2]), "p50-ms")
+			b.ReportMetric(ms(samples[(len(samples)*9)/10]), "p90-ms")
+			b.ReportMetric(float64(sum)/float64(len(samples)), "ns/op")
+		})
+	}
+}
+
+func pickupOnce(b *testing.B, env []string) time.Duration {
+	b.Helper()
+	h := newHome(b, nil)                   // quiet genesis and v2
+	sockDir, err := os.MkdirTemp("", "vr") // short: sun_path is 108 bytes
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	must(b, err)
+	defer conn.Close()
+
+	info, err := json.Marshal(obj{"name": "v2", "time": "0001-01-01T00:00:00Z", "height": 100, "info": ""})
+	must(b, err)
+	prepared := h.path("prepared-upgrade-info.json") // same filesystem as data/
+	must(b, os.WriteFile(prepared, info, 0o644))
+
+	extra := append([]string{"UNSAFE_SKIP_BACKUP=true", "FAKEAPP_READY=" + sock}, env...)
+	v := h.start([]string{"run", "start"}, extra...)
+	readReady(b, v, conn, "genesis")
+	// The rename would otherwise always land at the same phase of a poller's ticker (just after
+	// start), measuring a full interval every time; a random delay spreads it like a real halt.
+	time.Sleep(rand.N(300 * time.Millisecond))
+
+	b.StartTimer()
+	t0 := time.Now()
+	must(b, os.Rename(prepared, h.path("data", "upgrade-info.json")))
+	readReady(b, v, conn, "v2")
+	d := time.Since(t0)
+	b.StopTimer()
+
+	if code := v.stop(); code != 0 {
+		b.Fatalf("vigil exit code %d, want 0", code)
+	}
+	return d
+}
+
+func readReady(b *testing.B, v *vigilProc, conn *net.UnixConn, version string) {
+	b.Helper()
+	must(b, conn.SetReadDeadline(time.Now().Add(waitTimeout)))
+	buf := make([]byte, 256)
+	n, err := conn.Read(buf)
+	if err != nil {
+		b.Fatalf("waiting for %s ready: %v", version, err)
+	}
+	if f := strings.Fields(string(buf[:n])); len(f) != 2 || f[0] != version {
+		b.Fatalf("ready datagram %q, want %q <pid>", buf[:n], version)
+	}
+}
+
+// BenchmarkIdle reports what an idle vigil costs: context switches over 10 s of a quiet node
+// (summed over all of vigil's threads), resident memory, and the binary size.
+func BenchmarkIdle(b *testing.B) {
+	for range b.N {
+		h := newHome(b, nil)
+		v := h.start([]string{"run", "start"}, "UNSAFE_SKIP_BACKUP=true")
+		v.waitLog("genesis start start")
+		time.Sleep(time.Second) // let start-up settle
+		pid := v.cmd.Process.Pid
+		before := ctxSwitches(b, pid)
+		time.Sleep(10 * time.Second)
+		after := ctxSwitches(b, pid)
+		rss := statusField(b, fmt.Sprintf("/proc/%d/status", pid), "VmRSS") // kB
+		if code := v.stop(); code != 0 {
+			b.Fatalf("vigil exit code %d, want 0", code)
+		}
+		st, err := os.Stat(vigilBin)
+		must(b, err)
+		b.ReportMetric(float64(after-before), "ctxsw/10s")
+		b.ReportMetric(float64(rss)/1024, "RSS-MiB")
+		b.ReportMetric(float64(st.Size())/(1<<20), "bin-MiB")
+	}
+}
+
+func ctxSwitches(b *testing.B, pid int) int64 {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	must(b, err)
+	if len(tasks) == 0 {
+		b.Fatalf("no tasks for pid %d", pid)
+	}
+	var sum int64
+	for _, p := range tasks {
+		sum += statusField(b, p, "voluntary_ctxt_switches") + statusField(b, p, "nonvoluntary_ctxt_switches")
+	}
+	return sum
+}
+
+// statusField reads one numeric field of a /proc status file (the first number after the colon).
+func statusField(b *testing.B, path, key string) int64 {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) || err == syscall.ESRCH {
+			return 0 // a thread that went away
+		}
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != key {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			break
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		must(b, err)
+		return n
+	}
+	b.Fatalf("%s: no %s", path, key)
+	return 0
+}

@@ -1,0 +1,276 @@
+// Command fakeapp stands in for a Cosmos SDK node binary in vigil's end-to-end tests and
+// benchmarks. It learns its "version" from where it is installed (the directory two levels above
+// the executable: …/genesis/bin/app → "genesis", …/upgrades/v2/bin/app → "v2") and its behaviour
+// from $DAEMON_HOME/fakeapp.json, a map version → behaviour. Everything it does is appended, one
+// line per write, to $DAEMON_HOME/fakeapp.log so a test can assert on the order of events across
+// several binaries.
+//
+// Subcommands: "pre-upgrade" (exits with the next code of the configured list), "version"
+// (prints "fakeapp <version>"); anything else runs the node. Standard library only: it is built by
+// the tests with `go build`, and must not depend on vigil.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// halt describes the upgrade-info.json the node writes when it "reaches" the upgrade height.
+type halt struct {
+	Name    string  `json:"name"`
+	Height  int64   `json:"height"`
+	After   string  `json:"after"`   // duration after start; "" = immediately
+	Write   string  `json:"write"`   // inplace (default) | rename | halves | raw
+	Then    string  `json:"then"`    // stay (default) | exit
+	Content *string `json:"content"` // written verbatim instead of the JSON when set (any write mode)
+}
+
+type behaviour struct {
+	Halt         *halt  `json:"halt"`
+	OnTerm       string `json:"on_term"` // exit (default) | ignore
+	TermExitCode int    `json:"term_exit_code"`
+	ExitAfter    string `json:"exit_after"`
+	ExitCode     int    `json:"exit_code"`
+	PreUpgrade   []int  `json:"pre_upgrade"` // default [1] = not implemented; -1 = SIGKILL itself
+}
+
+type app struct {
+	version string
+	home    string
+	beh     behaviour
+}
+
+func main() {
+	a, err := newApp()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fakeapp:", err)
+		os.Exit(2)
+	}
+	args := os.Args[1:]
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	switch sub {
+	case "pre-upgrade":
+		os.Exit(a.preUpgrade())
+	case "version":
+		fmt.Printf("fakeapp %s\n", a.version)
+	default:
+		os.Exit(a.run(args))
+	}
+}
+
+func newApp() (*app, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating executable: %w", err)
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	a := &app{version: filepath.Base(filepath.Dir(filepath.Dir(exe)))}
+	a.home = os.Getenv("DAEMON_HOME")
+	if a.home == "" {
+		// Fall back to the layout: the parent of the "cosmovisor" directory above the binary.
+		for d := filepath.Dir(exe); d != filepath.Dir(d); d = filepath.Dir(d) {
+			if filepath.Base(d) == "cosmovisor" {
+				a.home = filepath.Dir(d)
+				break
+			}
+		}
+	}
+	if a.home == "" {
+		return nil, errors.New("DAEMON_HOME is not set and the binary is not under a cosmovisor/ directory")
+	}
+	b, err := os.ReadFile(filepath.Join(a.home, "fakeapp.json"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		// No config: a quiet node.
+	case err != nil:
+		return nil, fmt.Errorf("reading config: %w", err)
+	default:
+		var all map[string]behaviour
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, fmt.Errorf("parsing fakeapp.json: %w", err)
+		}
+		a.beh = all[a.version]
+	}
+	return a, nil
+}
+
+// logf appends one line to fakeapp.log with a single write, so concurrent writers (the old and the
+// new binary, a pre-upgrade run) never interleave within a line.
+func (a *app) logf(format string, args ...any) {
+	line := a.version + " " + fmt.Sprintf(format, args...) + "\n"
+	f, err := os.OpenFile(filepath.Join(a.home, "fakeapp.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fakeapp: log:", err)
+		return
+	}
+	if _, err := f.WriteString(line); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeapp: log:", err)
+	}
+	f.Close()
+}
+
+func (a *app) preUpgrade() int {
+	a.logf("pre-upgrade")
+	codes := a.beh.PreUpgrade
+	if len(codes) == 0 {
+		codes = []int{1}
+	}
+	countFile := filepath.Join(a.home, "fakeapp."+a.version+".preupgrade-count")
+	n := 0
+	if b, err := os.ReadFile(countFile); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if err := os.WriteFile(countFile, []byte(strconv.Itoa(n+1)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "fakeapp: count:", err)
+	}
+	code := codes[min(n, len(codes)-1)]
+	if code == -1 {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the kill is delivered asynchronously
+	}
+	return code
+}
+
+var signalNames = map[os.Signal]string{
+	syscall.SIGTERM: "TERM",
+	syscall.SIGINT:  "INT",
+	syscall.SIGHUP:  "HUP",
+	syscall.SIGQUIT: "QUIT",
+	syscall.SIGUSR1: "USR1",
+	syscall.SIGUSR2: "USR2",
+}
+
+func (a *app) run(args []string) int {
+	// Catch signals before announcing ourselves: a test that signals right after seeing the
+	// start line must find the handler installed.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+
+	a.logf("%s", strings.TrimSpace("start "+strings.Join(args, " ")))
+	fmt.Printf("%s running\n", a.version)
+	if p := os.Getenv("FAKEAPP_READY"); p != "" {
+		if err := notifyReady(p, fmt.Sprintf("%s %d", a.version, os.Getpid())); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeapp: ready:", err)
+		}
+	}
+
+	exit := make(chan int, 2)
+	if h := a.beh.Halt; h != nil {
+		go func() {
+			time.Sleep(parseDuration(h.After))
+			if err := a.writeHalt(h); err != nil {
+				fmt.Fprintln(os.Stderr, "fakeapp: halt:", err)
+			}
+			a.logf("halt %s", h.Name)
+			if h.Then == "exit" {
+				exit <- a.beh.ExitCode
+			}
+		}()
+	}
+	if a.beh.ExitAfter != "" {
+		go func() {
+			time.Sleep(parseDuration(a.beh.ExitAfter))
+			exit <- a.beh.ExitCode
+		}()
+	}
+	for {
+		select {
+		case code := <-exit:
+			return code
+		case s := <-sigs:
+			a.logf("got %s", signalNames[s])
+			if s == syscall.SIGTERM && a.beh.OnTerm != "ignore" {
+				return a.beh.TermExitCode
+			}
+			// INT is ignored like a halted node does; the others are only logged.
+		}
+	}
+}
+
+func (a *app) writeHalt(h *halt) error {
+	var payload []byte
+	if h.Content != nil {
+		payload = []byte(*h.Content)
+	} else {
+		var err error
+		payload, err = json.Marshal(map[string]any{
+			"name": h.Name, "time": "0001-01-01T00:00:00Z", "height": h.Height, "info": "",
+		})
+		if err != nil {
+			return err
+		}
+	}
+	dir := filepath.Join(a.home, "data")
+	path := filepath.Join(dir, "upgrade-info.json")
+	switch h.Write {
+	case "", "inplace", "raw":
+		// What x/upgrade does: os.WriteFile, truncate then write.
+		return os.WriteFile(path, payload, 0o600)
+	case "rename":
+		tmp, err := os.CreateTemp(dir, ".upgrade-info-*.tmp")
+		if err != nil {
+			return err
+		}
+		if _, err := tmp.Write(payload); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), path)
+	case "halves":
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		half := len(payload) / 2
+		if _, err := f.Write(payload[:half]); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+		if _, err := f.Write(payload[half:]); err != nil {
+			return err
+		}
+		return f.Close()
+	default:
+		return fmt.Errorf("unknown write mode %q", h.Write)
+	}
+}
+
+func notifyReady(path, msg string) error {
+	c, err := net.Dial("unixgram", path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(msg))
+	return err
+}
+
+func parseDuration(s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fakeapp: bad duration %q: %v\n", s, err)
+		os.Exit(2)
+	}
+	return d
+}
