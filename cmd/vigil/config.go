@@ -491,19 +491,19 @@ func (c Config) TimeLayout() string {
 }
 
 // Root is $DAEMON_HOME/cosmovisor.
-func (c Config) Root() string { return filepath.Join(c.Home, "cosmovisor") }
+func (c Config) Root() string { return c.layout().Root() }
 
 // UpgradesDir is Root()/upgrades.
-func (c Config) UpgradesDir() string { return filepath.Join(c.Root(), "upgrades") }
+func (c Config) UpgradesDir() string { return c.layout().UpgradesDir() }
 
 // GenesisBin is Root()/genesis/bin/<name>.
-func (c Config) GenesisBin() string { return filepath.Join(c.Root(), "genesis", "bin", c.Name) }
+func (c Config) GenesisBin() string { return c.layout().Bin(c.layout().GenesisDir()) }
 
 // DataDir is $DAEMON_HOME/data.
-func (c Config) DataDir() string { return filepath.Join(c.Home, "data") }
+func (c Config) DataDir() string { return c.layout().DataDir() }
 
 // UpgradeInfoFile is DataDir()/upgrade-info.json, the file the node writes at an upgrade height.
-func (c Config) UpgradeInfoFile() string { return filepath.Join(c.DataDir(), "upgrade-info.json") }
+func (c Config) UpgradeInfoFile() string { return c.layout().UpgradeInfoFile() }
 
 // value renders one variable the way cosmovisor's `config` does (durations with
 // Duration.String, the time format as its layout).
