@@ -46,6 +46,7 @@ func (r *reactor) detect(ctx context.Context, changes <-chan watcher.Change, que
 				offer(t)
 			}
 		case q := <-queries:
+			r.log.Debug("checking for a pending upgrade", "reason", q.reason)
 			t, err := r.check(&said)
 			if err == nil {
 				offer(t)
