@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"time"
 )
 
 // NewLogger builds vigil's logger from the config, writing to w (stderr: stdout belongs to the
@@ -17,6 +18,11 @@ func NewLogger(cfg Config, w io.Writer, isTerminal bool) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	layout := cfg.TimeLayout()
+	if cfg.LogFormat == "json" && cfg.Sources[EnvTimeFormat] == SourceDefault {
+		// JSON goes to log collectors: the cosmovisor default (kitchen,
+		// "3:04PM") has no date. An explicit setting is still honoured.
+		layout = time.RFC3339Nano
+	}
 	opts := &slog.HandlerOptions{
 		Level: cfg.LogLevel,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {

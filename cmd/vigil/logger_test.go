@@ -246,3 +246,32 @@ func TestNewLoggerColourConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// JSON logs feed collectors: with the time format left at its default
+// (kitchen, no date) they get RFC 3339 instead; an explicit choice wins.
+func TestNewLoggerJSONTimeDefault(t *testing.T) {
+	for _, tc := range []struct {
+		desc, source, want string
+	}{
+		{"default source gives RFC3339Nano", SourceDefault, time.RFC3339Nano},
+		{"explicit kitchen is honoured", SourceEnv, time.Kitchen},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := NewLogger(loggerConfig(func(c *Config) {
+				c.LogFormat = "json"
+				c.TimeFormat = "kitchen"
+				c.Sources = map[string]string{EnvTimeFormat: tc.source}
+			}), &buf, false)
+			log.Info("x")
+			var rec map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+				t.Fatal(err)
+			}
+			ts, _ := rec["time"].(string)
+			if _, err := time.Parse(tc.want, ts); err != nil {
+				t.Fatalf("time %q not in layout %q: %v", ts, tc.want, err)
+			}
+		})
+	}
+}
