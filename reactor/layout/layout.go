@@ -73,9 +73,6 @@ type Installed struct {
 	MarkerErr error      // why an existing marker could not be read
 }
 
-// Bin is the binary `current` resolves to.
-func (l Layout) InstalledBin(in Installed) string { return l.Bin(in.Dir) }
-
 // ErrNoCurrent means `current` does not exist yet (a fresh home).
 var ErrNoCurrent = errors.New("current link does not exist")
 
