@@ -85,13 +85,15 @@ func printError(w io.Writer, err error) {
 	}
 }
 
-// loadConfig reads the settings for a command that takes -c/--cosmovisor-config.
-func loadConfig(args []string, getenv getenvFunc) (Config, []string, error) {
+// loadConfig reads the settings from the environment and the file named by
+// --cosmovisor-config (or, with short, -c) in args, and returns the other args.
+// `run` passes short=false: every other argument belongs to the app.
+func loadConfig(args []string, getenv getenvFunc, short bool) (Config, []string, error) {
 	file, rest, err := ExtractConfigFlag(args)
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("failed to parse cosmovisor config: %w", err)
 	}
-	if file == "" {
+	if file == "" && short {
 		for i, a := range rest {
 			if a == "-c" {
 				if i+1 >= len(rest) {
@@ -112,12 +114,7 @@ func (c Config) layout() layout.Layout {
 }
 
 func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
-	file, appArgs, err := ExtractConfigFlag(args)
-	if err != nil {
-		printError(stderr, fmt.Errorf("failed to parse cosmovisor config: %w", err))
-		return exitError
-	}
-	cfg, err := LoadConfig(getenv, file)
+	cfg, appArgs, err := loadConfig(args, getenv, false)
 	if err == nil {
 		err = cfg.Validate(true)
 	}
@@ -209,7 +206,7 @@ func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc
 	if only {
 		return 0
 	}
-	cfg, appArgs, err := loadConfig(appArgs, getenv)
+	cfg, appArgs, err := loadConfig(appArgs, getenv, true)
 	if err == nil {
 		err = cfg.Validate(false)
 	}
@@ -231,7 +228,7 @@ func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc
 }
 
 func configCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
-	cfg, rest, err := loadConfig(args, getenv)
+	cfg, rest, err := loadConfig(args, getenv, true)
 	if err != nil {
 		return err
 	}
@@ -246,7 +243,7 @@ func configCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 }
 
 func showUpgradeInfoCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
-	cfg, _, err := loadConfig(args, getenv)
+	cfg, _, err := loadConfig(args, getenv, true)
 	if err != nil {
 		return err
 	}

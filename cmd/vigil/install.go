@@ -71,7 +71,7 @@ func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 		height int64
 		pos    []string
 	)
-	cfg, args, err := loadConfig(args, getenv)
+	cfg, args, err := loadConfig(args, getenv, true)
 	if err != nil {
 		return err
 	}
