@@ -107,6 +107,12 @@ func (r *reactor) check(said *string) (*target, error) {
 		*said = ""
 		return nil, nil
 	}
+	if in.MarkerErr != nil {
+		// Without the installed height, an older plan would look new and
+		// switch the node back: refuse to decide until an operator looks.
+		once(slog.LevelError, "cannot read the installed upgrade's marker; not applying upgrade-info.json", "plan", p, "dir", in.Dir, "err", in.MarkerErr)
+		return nil, in.MarkerErr
+	}
 	if in.Marker != nil && p.Height <= in.Marker.Height {
 		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", p, "installed", *in.Marker)
 		return nil, nil

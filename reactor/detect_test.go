@@ -30,6 +30,7 @@ func TestCheck(t *testing.T) {
 		desc      string
 		installed string     // "" = genesis, else upgrade dir to switch to
 		marker    *plan.Plan // marker written in the installed dir
+		badMarker bool       // write an unreadable marker instead
 		file      string     // upgrade-info.json content; "-" = absent
 		want      string     // dir of the upgrade to apply, "" = none
 		wantErr   bool
@@ -41,6 +42,7 @@ func TestCheck(t *testing.T) {
 		{desc: "next upgrade", installed: "v2", marker: &plan.Plan{Name: "v2", Height: 100}, file: `{"name":"v3","height":200}`, want: "v3"},
 		{desc: "stale older plan is not a downgrade", installed: "v3", marker: &plan.Plan{Name: "v3", Height: 200}, file: `{"name":"v2","height":100}`},
 		{desc: "same height other name ignored", installed: "v2", marker: &plan.Plan{Name: "v2", Height: 100}, file: `{"name":"v3","height":100}`},
+		{desc: "unreadable marker: no decision, so no downgrade", installed: "v3", badMarker: true, file: `{"name":"v2","height":100}`, wantErr: true},
 		{desc: "half written", file: `{"name":"v2",`, wantErr: true},
 		{desc: "empty", file: ``, wantErr: true},
 		{desc: "dotdot refused", file: `{"name":"..","height":5}`, wantErr: true},
@@ -51,6 +53,11 @@ func TestCheck(t *testing.T) {
 			if tt.installed != "" {
 				if tt.marker != nil {
 					if err := r.l.WriteMarker(tt.installed, *tt.marker); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if tt.badMarker {
+					if err := os.WriteFile(filepath.Join(r.l.UpgradeDir(tt.installed), plan.FileName), []byte("{garbage"), 0o644); err != nil {
 						t.Fatal(err)
 					}
 				}
