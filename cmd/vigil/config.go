@@ -6,8 +6,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +41,15 @@ const (
 	EnvLogLevel             = "COSMOVISOR_LOG_LEVEL"
 	EnvWatchMode            = "VIGIL_WATCH_MODE"
 	EnvSafetyPollInterval   = "VIGIL_SAFETY_POLL_INTERVAL"
+	EnvDownloadMaxTime      = "DAEMON_DOWNLOAD_MAX_TIME"
+	EnvRPCAddress           = "VIGIL_RPC_ADDRESS"
+	EnvPrefetchInterval     = "VIGIL_PREFETCH_INTERVAL"
+	EnvBackupMode           = "VIGIL_BACKUP_MODE"
+	EnvBackupKeep           = "VIGIL_BACKUP_KEEP"
+	EnvBackupIfNoSpace      = "VIGIL_BACKUP_IF_NO_SPACE"
+	EnvRestartOnFailure     = "VIGIL_RESTART_ON_FAILURE"
+	EnvRestartMax           = "VIGIL_RESTART_MAX"
+	EnvListen               = "VIGIL_LISTEN"
 )
 
 // configVars lists every configurable variable in the order `vigil config` prints them:
@@ -47,6 +59,9 @@ var configVars = []string{
 	EnvRestartDelay, EnvShutdownGrace, EnvPollInterval, EnvSkipBackup, EnvBackupDir,
 	EnvPreupgradeMaxRetries, EnvDisableLogs, EnvColorLogs, EnvTimeFormat, EnvCustomPreupgrade,
 	EnvDisableRecase, EnvLogFormat, EnvLogLevel, EnvWatchMode, EnvSafetyPollInterval,
+	EnvDownloadMaxTime, EnvRPCAddress, EnvPrefetchInterval,
+	EnvBackupMode, EnvBackupKeep, EnvBackupIfNoSpace,
+	EnvRestartOnFailure, EnvRestartMax, EnvListen,
 }
 
 // ignoredFileKeys are keys cosmovisor writes that vigil has no use for; they are accepted so
@@ -63,6 +78,12 @@ const (
 	defaultTimeFormat         = "kitchen"
 	defaultLogFormat          = "text"
 	defaultWatchMode          = "auto"
+	defaultDownloadMaxTime    = 15 * time.Minute
+	defaultPrefetchInterval   = 30 * time.Second
+	defaultBackupMode         = "auto"
+	defaultBackupKeep         = 2
+	defaultBackupIfNoSpace    = "fail"
+	defaultRestartMax         = 5
 )
 
 // Values of Config.Sources.
@@ -119,6 +140,15 @@ type Config struct {
 	LogLevel             slog.Level    // COSMOVISOR_LOG_LEVEL debug|info|warn|error, info
 	WatchMode            string        // VIGIL_WATCH_MODE auto|poll, "auto"
 	SafetyPollInterval   time.Duration // VIGIL_SAFETY_POLL_INTERVAL, 30s
+	DownloadMaxTime      time.Duration // DAEMON_DOWNLOAD_MAX_TIME, 15m: retries of one download stop after this
+	RPCAddress           string        // VIGIL_RPC_ADDRESS, "" = rpc.laddr of $DAEMON_HOME/config/config.toml
+	PrefetchInterval     time.Duration // VIGIL_PREFETCH_INTERVAL, 30s; 0 = no prefetch (only with downloads on)
+	BackupMode           string        // VIGIL_BACKUP_MODE auto|reflink|hardlink|copy, "auto"
+	BackupKeep           int           // VIGIL_BACKUP_KEEP, 2; 0 = keep all
+	BackupIfNoSpace      string        // VIGIL_BACKUP_IF_NO_SPACE fail|skip, "fail"
+	RestartOnFailure     bool          // VIGIL_RESTART_ON_FAILURE, false
+	RestartMax           int           // VIGIL_RESTART_MAX, 5 crashes in a row before vigil gives up
+	Listen               string        // VIGIL_LISTEN, "" = off; "9102" or ":9102" binds 127.0.0.1
 
 	Sources    map[string]string // env var name -> SourceEnv | SourceFile | SourceDefault
 	ConfigFile string            // path of the TOML file used, "" if none
@@ -165,7 +195,7 @@ func LoadConfig(getenv func(string) (string, bool), file string) (Config, error)
 	c.PollInterval = l.duration(EnvPollInterval, defaultPollInterval, mustBePositive)
 	c.SkipBackup = l.boolean(EnvSkipBackup, false)
 	c.BackupDir = l.str(EnvBackupDir, c.Home)
-	c.PreupgradeMaxRetries = l.integer(EnvPreupgradeMaxRetries)
+	c.PreupgradeMaxRetries = l.integer(EnvPreupgradeMaxRetries, 0)
 	c.DisableLogs = l.boolean(EnvDisableLogs, false)
 	c.ColorLogs = l.boolean(EnvColorLogs, true)
 	c.TimeFormat = l.timeFormat()
@@ -175,6 +205,15 @@ func LoadConfig(getenv func(string) (string, bool), file string) (Config, error)
 	c.LogLevel = l.logLevel()
 	c.WatchMode = l.enum(EnvWatchMode, defaultWatchMode, `"auto" or "poll"`, "auto", "poll")
 	c.SafetyPollInterval = l.duration(EnvSafetyPollInterval, defaultSafetyPollInterval, mustBePositive)
+	c.DownloadMaxTime = l.duration(EnvDownloadMaxTime, defaultDownloadMaxTime, mustBePositive)
+	c.RPCAddress = l.str(EnvRPCAddress, "")
+	c.PrefetchInterval = l.duration(EnvPrefetchInterval, defaultPrefetchInterval, zeroAllowed)
+	c.BackupMode = l.enum(EnvBackupMode, defaultBackupMode, `"auto", "reflink", "hardlink" or "copy"`, "auto", "reflink", "hardlink", "copy")
+	c.BackupKeep = l.integer(EnvBackupKeep, defaultBackupKeep)
+	c.BackupIfNoSpace = l.enum(EnvBackupIfNoSpace, defaultBackupIfNoSpace, `"fail" or "skip"`, "fail", "skip")
+	c.RestartOnFailure = l.boolean(EnvRestartOnFailure, false)
+	c.RestartMax = l.integer(EnvRestartMax, defaultRestartMax)
+	c.Listen = listenAddr(l.str(EnvListen, ""))
 	c.Sources = l.sources
 
 	l.errs = append(l.errs, c.checkValues()...)
@@ -325,10 +364,10 @@ func (l *loader) duration(name string, def time.Duration, rule zeroRule) time.Du
 	return d
 }
 
-func (l *loader) integer(name string) int {
+func (l *loader) integer(name string, def int) int {
 	raw, o, ok := l.lookup(name, false)
 	if !ok {
-		return 0
+		return def
 	}
 	var n int
 	switch v := raw.(type) {
@@ -441,10 +480,38 @@ func (c Config) checkValues() []error {
 			errs = append(errs, fmt.Errorf("DAEMON_DATA_BACKUP_DIR must be an absolute path, got %q", c.BackupDir))
 		}
 	}
+	if c.RPCAddress != "" {
+		u, err := url.Parse(c.RPCAddress)
+		if err != nil || (u.Host == "" && u.Path == "") || !slices.Contains([]string{"tcp", "http", "https", "unix"}, u.Scheme) {
+			errs = append(errs, fmt.Errorf("VIGIL_RPC_ADDRESS must be a tcp://, http://, https:// or unix:// address, got %q", c.RPCAddress))
+		}
+	}
+	if c.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil || !isPort(port) {
+			errs = append(errs, fmt.Errorf("VIGIL_LISTEN must be a port or host:port, got %q", c.Listen))
+		}
+	}
 	if c.CustomPreupgrade != "" && !filepath.IsLocal(c.CustomPreupgrade) {
 		errs = append(errs, fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE must be a relative path inside $DAEMON_HOME/cosmovisor, got %q", c.CustomPreupgrade))
 	}
 	return errs
+}
+
+// listenAddr binds a bare port or ":port" to loopback: metrics are opt-in and
+// stay on the machine unless the operator names another host.
+func listenAddr(s string) string {
+	if isPort(s) {
+		return "127.0.0.1:" + s
+	}
+	if p, ok := strings.CutPrefix(s, ":"); ok && isPort(p) {
+		return "127.0.0.1:" + p
+	}
+	return s
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 0 && n <= 65535 && s != "" && s[0] != '+' && s[0] != '-'
 }
 
 // initHint tells the operator how the missing directories come into existence.
@@ -549,6 +616,24 @@ func (c Config) value(name string) string {
 		return c.WatchMode
 	case EnvSafetyPollInterval:
 		return c.SafetyPollInterval.String()
+	case EnvDownloadMaxTime:
+		return c.DownloadMaxTime.String()
+	case EnvRPCAddress:
+		return c.RPCAddress
+	case EnvPrefetchInterval:
+		return c.PrefetchInterval.String()
+	case EnvBackupMode:
+		return c.BackupMode
+	case EnvBackupKeep:
+		return strconv.Itoa(c.BackupKeep)
+	case EnvBackupIfNoSpace:
+		return c.BackupIfNoSpace
+	case EnvRestartOnFailure:
+		return strconv.FormatBool(c.RestartOnFailure)
+	case EnvRestartMax:
+		return strconv.Itoa(c.RestartMax)
+	case EnvListen:
+		return c.Listen
 	}
 	return ""
 }

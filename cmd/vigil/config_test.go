@@ -50,6 +50,12 @@ func defaultConfig() Config {
 		LogLevel:            slog.LevelInfo,
 		WatchMode:           "auto",
 		SafetyPollInterval:  30 * time.Second,
+		DownloadMaxTime:     15 * time.Minute,
+		PrefetchInterval:    30 * time.Second,
+		BackupMode:          "auto",
+		BackupKeep:          2,
+		BackupIfNoSpace:     "fail",
+		RestartMax:          5,
 	}
 }
 
@@ -126,6 +132,17 @@ func TestLoadConfigEnvValues(t *testing.T) {
 		{EnvLogLevel, "error", "", func(c *Config) { c.LogLevel = slog.LevelError }},
 		{EnvWatchMode, "poll", "", func(c *Config) { c.WatchMode = "poll" }},
 		{EnvSafetyPollInterval, "5s", "", func(c *Config) { c.SafetyPollInterval = 5 * time.Second }},
+		{EnvDownloadMaxTime, "1h", "", func(c *Config) { c.DownloadMaxTime = time.Hour }},
+		{EnvRPCAddress, "http://127.0.0.1:26657", "", func(c *Config) { c.RPCAddress = "http://127.0.0.1:26657" }},
+		{EnvPrefetchInterval, "0", "", func(c *Config) { c.PrefetchInterval = 0 }},
+		{EnvBackupMode, "Hardlink", "", func(c *Config) { c.BackupMode = "hardlink" }},
+		{EnvBackupKeep, "0", "", func(c *Config) { c.BackupKeep = 0 }},
+		{EnvBackupIfNoSpace, "skip", "", func(c *Config) { c.BackupIfNoSpace = "skip" }},
+		{EnvRestartOnFailure, "true", "", func(c *Config) { c.RestartOnFailure = true }},
+		{EnvRestartMax, "0", "", func(c *Config) { c.RestartMax = 0 }},
+		{EnvListen, "9102", "", func(c *Config) { c.Listen = "127.0.0.1:9102" }},
+		{EnvListen, ":9102", "", func(c *Config) { c.Listen = "127.0.0.1:9102" }},
+		{EnvListen, "0.0.0.0:9102", "", func(c *Config) { c.Listen = "0.0.0.0:9102" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -192,6 +209,13 @@ func TestLoadConfigBadValue(t *testing.T) {
 		{EnvSafetyPollInterval, "0s", "invalid: VIGIL_SAFETY_POLL_INTERVAL: must be greater than 0"},
 		{EnvSafetyPollInterval, "x", "invalid: VIGIL_SAFETY_POLL_INTERVAL: could not parse 'x'"},
 		{EnvBackupDir, "backups", `DAEMON_DATA_BACKUP_DIR must be an absolute path, got "backups"`},
+		{EnvDownloadMaxTime, "0", "invalid: DAEMON_DOWNLOAD_MAX_TIME: must be greater than 0"},
+		{EnvBackupMode, "zfs", `env variable "VIGIL_BACKUP_MODE" must be "auto", "reflink", "hardlink" or "copy", got "zfs"`},
+		{EnvBackupKeep, "-1", "VIGIL_BACKUP_KEEP must not be negative"},
+		{EnvBackupIfNoSpace, "pray", `must be "fail" or "skip"`},
+		{EnvRPCAddress, "127.0.0.1:26657", `VIGIL_RPC_ADDRESS must be a tcp://, http://, https:// or unix:// address, got "127.0.0.1:26657"`},
+		{EnvListen, "localhost", `VIGIL_LISTEN must be a port or host:port, got "localhost"`},
+		{EnvListen, "127.0.0.1:http", `VIGIL_LISTEN must be a port or host:port, got "127.0.0.1:http"`},
 		{EnvPreupgradeMaxRetries, "three", "DAEMON_PREUPGRADE_MAX_RETRIES could not be parsed to int: "},
 		{EnvPreupgradeMaxRetries, "-1", "DAEMON_PREUPGRADE_MAX_RETRIES must not be negative"},
 		{EnvTimeFormat, "iso", `env variable "COSMOVISOR_TIMEFORMAT_LOGS" must have a timeformat value ("layout|ansic|unixdate|rubydate|rfc822|rfc822z|rfc850|rfc1123|rfc1123z|rfc3339|rfc3339nano|kitchen"), got "iso"`},
@@ -252,6 +276,15 @@ func TestLoadConfigAllBadAtOnce(t *testing.T) {
 		EnvLogLevel:             "x",
 		EnvWatchMode:            "x",
 		EnvSafetyPollInterval:   "x",
+		EnvDownloadMaxTime:      "x",
+		EnvRPCAddress:           "x",
+		EnvPrefetchInterval:     "x",
+		EnvBackupMode:           "x",
+		EnvBackupKeep:           "x",
+		EnvBackupIfNoSpace:      "x",
+		EnvRestartOnFailure:     "x",
+		EnvRestartMax:           "x",
+		EnvListen:               "x",
 	}
 	if len(env) != len(configVars) {
 		t.Fatalf("test covers %d variables, config has %d", len(env), len(configVars))
@@ -312,6 +345,15 @@ cosmovisor_log_format = 'json'
 cosmovisor_log_level = 'warn'
 vigil_watch_mode = 'poll'
 vigil_safety_poll_interval = '10s'
+daemon_download_max_time = '1h'
+vigil_rpc_address = 'unix:///h/rpc.sock'
+vigil_prefetch_interval = '1m'
+vigil_backup_mode = 'copy'
+vigil_backup_keep = 3
+vigil_backup_if_no_space = 'skip'
+vigil_restart_on_failure = true
+vigil_restart_max = 7
+vigil_listen = '127.0.0.1:9102'
 `
 
 var fullEnv = map[string]string{
@@ -335,6 +377,15 @@ var fullEnv = map[string]string{
 	EnvLogLevel:             "warn",
 	EnvWatchMode:            "poll",
 	EnvSafetyPollInterval:   "10s",
+	EnvDownloadMaxTime:      "1h",
+	EnvRPCAddress:           "unix:///h/rpc.sock",
+	EnvPrefetchInterval:     "1m",
+	EnvBackupMode:           "copy",
+	EnvBackupKeep:           "3",
+	EnvBackupIfNoSpace:      "skip",
+	EnvRestartOnFailure:     "true",
+	EnvRestartMax:           "7",
+	EnvListen:               "127.0.0.1:9102",
 }
 
 func TestLoadConfigFileEqualsEnv(t *testing.T) {
