@@ -99,10 +99,16 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 	if chmodded {
 		r.log.Warn("made upgrade binary executable", "path", bin)
 	}
+	take := false
+	if r.cfg.Backup != nil {
+		if take, err = r.cfg.Backup.Check(ctx, t.plan); err != nil {
+			return ready{}, fmt.Errorf("backup check: %w", err)
+		}
+	}
 	// The marker must exist before `current` points here (design invariant 1);
 	// writing it now keeps its fsync off the halt-to-restart path.
 	if err := r.l.WriteMarker(t.dir, t.plan); err != nil {
 		return ready{}, err
 	}
-	return ready{target: t, bin: bin}, nil
+	return ready{target: t, bin: bin, backup: take}, nil
 }

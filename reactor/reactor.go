@@ -17,7 +17,16 @@ import (
 
 // Backuper backs up the data directory once the node has stopped.
 type Backuper interface {
+	// Check runs in prepare, while the node still runs: it fails when the
+	// backup cannot be taken (not enough free space), which keeps the node as
+	// it is and is retried with backoff. take=false means go on without a
+	// backup; the implementation has said so loudly.
+	Check(ctx context.Context, p plan.Plan) (take bool, err error)
+	// Backup copies the data directory; the node has exited.
 	Backup(ctx context.Context, p plan.Plan, upgradeDir string) (backup.Result, error)
+	// Retain runs after a successful upgrade and removes the backups beyond
+	// the retention count; never before, so a failed upgrade keeps them all.
+	Retain(ctx context.Context) error
 }
 
 // Fetcher installs a missing upgrade binary at upgrades/<dir>/bin/<name>.
@@ -58,7 +67,8 @@ func (t target) same(o target) bool { return t.dir == o.dir && t.plan.Height == 
 // ready is a target whose binary is in place.
 type ready struct {
 	target
-	bin string
+	bin    string
+	backup bool // take a backup before the switch
 }
 
 // query asks detect for the upgrade that must be applied before the app may

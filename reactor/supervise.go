@@ -194,6 +194,11 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 	if err != nil {
 		return nil, process.Exit{Code: 1}, err
 	}
+	if r.cfg.Backup != nil {
+		if err := r.cfg.Backup.Retain(ctx); err != nil {
+			log.Warn("old backups not removed", "err", err)
+		}
+	}
 	if !r.cfg.RestartAfterUpgrade {
 		log.Info("upgrade done; DAEMON_RESTART_AFTER_UPGRADE is off, exiting. Verify the upgrade and start vigil again")
 		return nil, process.Exit{}, nil
@@ -209,7 +214,7 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 	if err := sleep(ctx, r.cfg.RestartDelay); err != nil {
 		return err
 	}
-	if r.cfg.Backup != nil {
+	if rd.backup {
 		r.log.Info("backing up data", "plan", rd.plan)
 		res, err := r.cfg.Backup.Backup(ctx, rd.plan, rd.dir)
 		if err != nil {

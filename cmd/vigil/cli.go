@@ -176,6 +176,10 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 // dataBackup is the plain copy of data/ taken before each upgrade.
 type dataBackup struct{ src, dest string }
 
+func (b dataBackup) Check(context.Context, plan.Plan) (bool, error) { return true, nil }
+
+func (b dataBackup) Retain(context.Context) error { return nil }
+
 func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup.Result, error) {
 	return backup.Copy(ctx, b.src, b.dest, backup.Name(dir, p.Height, time.Now()))
 }
