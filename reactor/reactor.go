@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
 	"github.com/vigilhq/vigil/watcher"
@@ -52,8 +53,9 @@ type Config struct {
 	Backup Backuper // nil = no backup
 	Fetch  Fetcher  // nil = downloads disabled
 
-	Watch  watcher.Config
-	Logger *slog.Logger
+	Watch   watcher.Config
+	Logger  *slog.Logger
+	Observe event.Func // nil = nobody listens
 }
 
 // target is a detected upgrade and the directory it installs into.
