@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
+	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/plan"
 	"github.com/vigilhq/vigil/watcher"
 )
@@ -60,6 +62,7 @@ func (r *reactor) detect(ctx context.Context, changes <-chan watcher.Change, que
 			send = nil
 			e := next
 			emitted = &e
+			r.emit(event.Event{Kind: event.UpgradeDetected, Plan: e.plan})
 		}
 	}
 }
@@ -118,7 +121,7 @@ func (r *reactor) check(said *string) (*target, error) {
 		return nil, nil
 	}
 	*said = ""
-	return &target{plan: p, dir: dir}, nil
+	return &target{plan: p, dir: dir, seen: time.Now()}, nil
 }
 
 func (r *reactor) installed(t target) bool {

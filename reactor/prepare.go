@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 )
 
@@ -88,7 +89,10 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 		if r.cfg.Fetch == nil {
 			return ready{}, fmt.Errorf("upgrade binary for %q not found and downloads are off: put it at %s", t.plan.Name, bin)
 		}
-		if err := r.cfg.Fetch.Fetch(ctx, t.plan, t.dir); err != nil {
+		start := time.Now()
+		err := r.cfg.Fetch.Fetch(ctx, t.plan, t.dir)
+		r.emit(event.Event{Kind: event.DownloadDone, Plan: t.plan, Took: time.Since(start), Err: err})
+		if err != nil {
 			return ready{}, fmt.Errorf("fetch upgrade binary for %q: %w", t.plan.Name, err)
 		}
 		chmodded, err = layout.CheckBinary(bin)

@@ -50,6 +50,15 @@ type Config struct {
 	CustomPreupgrade     string        // absolute path of the custom pre-upgrade script, "" = none
 	BinaryRetry          time.Duration // first wait before re-checking a missing binary; 0 = 1s
 
+	// Crash restarts, for hosts without systemd. A crash is an exit with a
+	// non-zero code or by a signal other than HUP, INT, TERM or PIPE (the
+	// clean signals of systemd's Restart=on-failure); upgrades and stops
+	// asked for by the operator never count.
+	RestartOnFailure bool
+	RestartMax       int           // crashes in a row before vigil gives up; 0 = no limit
+	RestartStable    time.Duration // a run this long resets the count; 0 = 10m
+	RestartBackoff   time.Duration // first wait before a restart, doubling to 1m; 0 = 1s
+
 	Backup Backuper // nil = no backup
 	Fetch  Fetcher  // nil = downloads disabled
 
@@ -61,7 +70,8 @@ type Config struct {
 // target is a detected upgrade and the directory it installs into.
 type target struct {
 	plan plan.Plan
-	dir  string // directory name under upgrades/
+	dir  string    // directory name under upgrades/
+	seen time.Time // when detect first read it: the start of the pickup
 }
 
 func (t target) same(o target) bool { return t.dir == o.dir && t.plan.Height == o.plan.Height }
@@ -81,9 +91,17 @@ type query struct {
 }
 
 type reactor struct {
-	cfg Config
-	l   layout.Layout
-	log *slog.Logger
+	cfg      Config
+	l        layout.Layout
+	log      *slog.Logger
+	stopping sync.Once // the Stopping event is sent once
+}
+
+func (r *reactor) emit(e event.Event) { r.cfg.Observe.Emit(e) }
+
+// shutdown tells observers that vigil is on its way out.
+func (r *reactor) shutdown() {
+	r.stopping.Do(func() { r.emit(event.Event{Kind: event.Stopping}) })
 }
 
 // Run supervises the app until it exits without a pending upgrade (its exit
@@ -96,6 +114,12 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	}
 	if cfg.BinaryRetry == 0 {
 		cfg.BinaryRetry = time.Second
+	}
+	if cfg.RestartStable == 0 {
+		cfg.RestartStable = 10 * time.Minute
+	}
+	if cfg.RestartBackoff == 0 {
+		cfg.RestartBackoff = time.Second
 	}
 	r := &reactor{cfg: cfg, l: cfg.Layout, log: cfg.Logger}
 	created, err := r.l.EnsureCurrent()
@@ -131,6 +155,7 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	stage("prepare", func() error { return r.prepare(ctx, targets, readies) })
 
 	exit, err := r.supervise(ctx, sigs, queries, readies)
+	r.shutdown()
 	cancel(nil)
 	wg.Wait()
 	return exit, err

@@ -8,7 +8,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 )
 
@@ -19,6 +22,8 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		child   *process.Child
 		last    process.Exit // the app's last exit, returned if we stop while it is down
 		stopped = stopSignals{}
+		crashes = newCrashPolicy(r.cfg)
+		restart <-chan time.Time // fires when a crashed app is due to start again
 	)
 	// Reconcile before the first start: never run the old binary while an
 	// upgrade is pending (design invariant 2).
@@ -33,6 +38,7 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 	} else {
 		r.log.Info("upgrade pending at start; applying it before starting the app", "plan", pending.plan)
 	}
+	defer func() { crashes.stop() }()
 	for {
 		var done <-chan struct{}
 		if child != nil {
@@ -43,11 +49,15 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 			if child != nil {
 				res := child.Stop(context.Background(), r.cfg.ShutdownGrace)
 				last = res.Exit
+				r.emit(event.Event{Kind: event.AppExited, Exit: last, Expected: true})
 			}
 			return last, context.Cause(ctx)
 
 		case sig := <-sigs:
 			s, _ := sig.(syscall.Signal)
+			if isStop(s) {
+				r.shutdown()
+			}
 			if child == nil {
 				if isStop(s) {
 					r.log.Info("stop requested while the app is down", "signal", s.String())
@@ -68,6 +78,7 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		case <-done:
 			last, child = child.Exit(), nil
 			r.log.Info("app exited", "exit", last.String())
+			r.emit(event.Event{Kind: event.AppExited, Exit: last, Expected: stopped.any()})
 			if stopped.any() {
 				return last, nil
 			}
@@ -75,27 +86,117 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 			if pending, err = r.ask(ctx, queries, "app exited"); err != nil {
 				return last, err
 			}
-			if pending == nil {
+			if pending != nil {
+				r.log.Info("app exited with an upgrade pending; waiting for it to be ready", "plan", pending.plan)
+				continue
+			}
+			if !r.cfg.RestartOnFailure || !isCrash(last) {
 				return last, nil
 			}
-			r.log.Info("app exited with an upgrade pending; waiting for it to be ready", "plan", pending.plan)
+			wait, ok := crashes.next()
+			if !ok {
+				r.log.Error("app keeps crashing; giving up", "crashes", crashes.count, "max", r.cfg.RestartMax)
+				return last, nil
+			}
+			r.log.Warn("app crashed; restarting", "exit", last.String(), "attempt", crashes.count, "in", wait)
+			r.emit(event.Event{Kind: event.AppRestarting, Exit: last, Attempt: crashes.count, Wait: wait})
+			restart = crashes.after(wait)
+
+		case <-restart:
+			restart = nil
+			if pending, err = r.ask(ctx, queries, "restart"); err != nil {
+				return last, err
+			}
+			if pending != nil {
+				r.log.Info("upgrade pending; applying it instead of restarting", "plan", pending.plan)
+				continue
+			}
+			if child, err = r.start(); err != nil {
+				return last, err
+			}
+			crashes.started()
 
 		case rd, ok := <-readies:
 			if !ok {
 				readies = nil
 				continue
 			}
+			restart = nil
+			crashes.stop()
 			next, exit, err := r.upgrade(ctx, child, rd, sigs)
 			child = next
 			if err != nil {
 				r.log.Error("upgrade failed", "plan", rd.plan, "err", err)
+				r.emit(event.Event{Kind: event.UpgradeFailed, Plan: rd.plan, Err: err})
 				return exit, err
 			}
 			if child == nil {
 				return exit, nil
 			}
+			// A new version gets a fresh crash budget.
+			crashes = newCrashPolicy(r.cfg)
 		}
 	}
+}
+
+// crashPolicy decides when a crashed app starts again: exponential backoff
+// with jitter, a limit on crashes in a row, and a reset after a stable run.
+// It belongs to supervise's goroutine.
+type crashPolicy struct {
+	max    int
+	stable time.Duration
+	bo     *backoff.ExponentialBackOff
+	count  int
+	since  time.Time // start of the current run
+	timer  *time.Timer
+}
+
+func newCrashPolicy(cfg Config) *crashPolicy {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = cfg.RestartBackoff
+	bo.MaxInterval = time.Minute
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	return &crashPolicy{max: cfg.RestartMax, stable: cfg.RestartStable, bo: bo, since: time.Now()}
+}
+
+// next records a crash and returns how long to wait before the restart, or
+// false when the limit is reached.
+func (c *crashPolicy) next() (time.Duration, bool) {
+	if time.Since(c.since) >= c.stable {
+		c.count = 0
+		c.bo.Reset()
+	}
+	c.count++
+	if c.max > 0 && c.count > c.max {
+		return 0, false
+	}
+	return c.bo.NextBackOff(), true
+}
+
+func (c *crashPolicy) after(d time.Duration) <-chan time.Time {
+	c.stop()
+	c.timer = time.NewTimer(d)
+	return c.timer.C
+}
+
+func (c *crashPolicy) started() { c.since = time.Now() }
+
+func (c *crashPolicy) stop() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// isCrash applies systemd's Restart=on-failure rule.
+func isCrash(e process.Exit) bool {
+	switch e.Signal {
+	case 0:
+		return e.Code != 0
+	case syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE:
+		return false
+	}
+	return true
 }
 
 // ask queries detect for a pending upgrade.
@@ -143,6 +244,11 @@ func (r *reactor) start() (*process.Child, error) {
 		return nil, err
 	}
 	r.log.Info("app started", "path", bin, "pid", child.Pid(), "args", r.cfg.Args)
+	installed := in.Upgrade
+	if installed == "" {
+		installed = "genesis"
+	}
+	r.emit(event.Event{Kind: event.AppStarted, Bin: bin, Pid: child.Pid(), Installed: installed})
 	return child, nil
 }
 
@@ -153,7 +259,9 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 	log := r.log.With("plan", rd.plan)
 	log.Info("upgrade detected", "to", rd.dir)
 	if child != nil {
+		r.step(rd, "stopping the node")
 		exit, aborted := r.stop(child, sigs)
+		r.emit(event.Event{Kind: event.AppExited, Exit: exit, Expected: true})
 		if aborted {
 			log.Warn("upgrade not applied: stop requested during the upgrade; it runs at the next start")
 			return nil, exit, nil
@@ -203,10 +311,14 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 		log.Info("upgrade done; DAEMON_RESTART_AFTER_UPGRADE is off, exiting. Verify the upgrade and start vigil again")
 		return nil, process.Exit{}, nil
 	}
+	r.step(rd, "starting the new binary")
 	next, err := r.start()
 	if err != nil {
 		return nil, process.Exit{Code: 1}, err
 	}
+	took := time.Since(rd.seen)
+	log.Info("upgrade done", "pickup", took)
+	r.emit(event.Event{Kind: event.UpgradeDone, Plan: rd.plan, Took: took})
 	return next, process.Exit{}, nil
 }
 
@@ -215,13 +327,15 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 		return err
 	}
 	if rd.backup {
-		r.log.Info("backing up data", "plan", rd.plan)
+		r.step(rd, "backing up data")
 		res, err := r.cfg.Backup.Backup(ctx, rd.plan, rd.dir)
 		if err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 		r.log.Info("backup done", "path", res.Path, "files", res.Files, "bytes", res.Bytes, "took", res.Took)
+		r.emit(event.Event{Kind: event.BackupDone, Plan: rd.plan, Path: res.Path, Files: res.Files, Bytes: res.Bytes, Took: res.Took})
 	}
+	r.step(rd, "running pre-upgrade hooks")
 	if err := r.customPreupgrade(ctx, rd.plan); err != nil {
 		return err
 	}
@@ -231,11 +345,16 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	r.step(rd, "switching current")
 	if err := r.l.Switch(rd.dir); err != nil {
 		return err
 	}
 	r.log.Info("switched", "to", filepath.Join("upgrades", rd.dir))
 	return nil
+}
+
+func (r *reactor) step(rd ready, what string) {
+	r.emit(event.Event{Kind: event.UpgradeStep, Plan: rd.plan, Step: what})
 }
 
 // stop ends the app for an upgrade: SIGTERM (a halted node ignores SIGINT),

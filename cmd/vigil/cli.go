@@ -144,6 +144,8 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		RestartDelay:         cfg.RestartDelay,
 		RestartAfterUpgrade:  cfg.RestartAfterUpgrade,
 		PreupgradeMaxRetries: cfg.PreupgradeMaxRetries,
+		RestartOnFailure:     cfg.RestartOnFailure,
+		RestartMax:           cfg.RestartMax,
 		Watch: watcher.Config{
 			Dir:            cfg.DataDir(),
 			File:           plan.FileName,
