@@ -283,6 +283,7 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 				return
 			case sig := <-sigs:
 				if s, _ := sig.(syscall.Signal); isStop(s) {
+					r.shutdown()
 					stopSig <- s
 					cancel()
 					return
@@ -389,6 +390,7 @@ func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit proces
 				child.Kill()
 			}
 			if isStop(s) {
+				r.shutdown()
 				aborted = true // we already sent SIGTERM
 				continue
 			}
