@@ -1,126 +1,299 @@
-// Package backup copies the node's data directory before an upgrade.
-//
-// The copy is written under a ".partial" name and renamed only when complete,
-// so a crash or a failure never leaves something that looks like a finished
-// backup. It must run only after the node has exited: a copy of a live LevelDB
-// can miss files a compaction is writing. Faster strategies (reflink,
-// hardlink) belong here too, behind the same Copy call.
 package backup
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/internal/atomicfile"
 )
 
-// Result describes a finished backup.
-type Result struct {
-	Path  string
-	Files int
-	Bytes int64
-	Took  time.Duration
-}
+// Strategy is how files get into a backup.
+type Strategy string
+
+const (
+	Auto     Strategy = "auto"
+	Reflink  Strategy = "reflink"
+	Hardlink Strategy = "hardlink"
+	Copy     Strategy = "copy"
+)
 
 // PartialSuffix marks a backup that is not complete.
 const PartialSuffix = ".partial"
 
+// ManifestFile is written inside every complete backup.
+const ManifestFile = "vigil-backup.json"
+
+const namePrefix = "data-backup-"
+
 // Name is the folder name of a backup: upgrade, height and UTC time, so two
 // upgrades on the same day never share a folder (cosmovisor's do).
 func Name(upgrade string, height int64, at time.Time) string {
-	return fmt.Sprintf("data-backup-%s-%d-%s", upgrade, height, at.UTC().Format("20060102T150405Z"))
+	return fmt.Sprintf("%s%s-%d-%s", namePrefix, upgrade, height, at.UTC().Format("20060102T150405Z"))
 }
 
-// Copy copies src into destParent/name. It fails, removing its partial
-// output, if the destination exists or anything cannot be copied.
-func Copy(ctx context.Context, src, destParent, name string) (Result, error) {
+// Manifest describes a complete backup; it is stored as ManifestFile.
+type Manifest struct {
+	Upgrade  string    `json:"upgrade"`
+	Height   int64     `json:"height"`
+	Time     time.Time `json:"time"`
+	Strategy Strategy  `json:"strategy"`
+	Files    int       `json:"files"`
+	Bytes    int64     `json:"bytes"`
+	// Current is the target of the `current` link when the backup was taken
+	// ("genesis", "upgrades/v2"): the version that ran on this data.
+	Current string `json:"current"`
+	Src     string `json:"src"`
+}
+
+// Options are the inputs of Take besides the paths.
+type Options struct {
+	Strategy Strategy     // "" means Auto
+	Logger   *slog.Logger // nil discards
+	// Recorded in the manifest.
+	Upgrade string
+	Height  int64
+	Current string
+
+	progressEvery time.Duration // 0 = 5s; tests shorten it
+}
+
+// Result describes a finished backup.
+type Result struct {
+	Path     string
+	Strategy Strategy // the strategy used; files it could not apply to were copied
+	Files    int
+	Bytes    int64 // size of the regular files
+	Copied   int64 // bytes physically written (not linked or cloned)
+	Took     time.Duration
+}
+
+// Take backs up src into destParent/name. It fails, removing its partial
+// output, if the destination exists or anything cannot be backed up.
+func Take(ctx context.Context, src, destParent, name string, o Options) (res Result, err error) {
 	start := time.Now()
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	final := filepath.Join(destParent, name)
 	partial := final + PartialSuffix
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("back up %s to %s: %w", src, final, err)
+		}
+	}()
 	if _, err := os.Lstat(final); err == nil {
-		return Result{}, fmt.Errorf("backup %s already exists", final)
+		return Result{}, errors.New("the backup already exists")
 	}
-	// A leftover from an interrupted run is ours to replace.
-	if err := os.RemoveAll(partial); err != nil {
-		return Result{}, fmt.Errorf("remove stale %s: %w", partial, err)
+	strategy, err := choose(src, destParent, o.Strategy, log)
+	if err != nil {
+		return Result{}, err
 	}
-	res := Result{Path: final}
-	err := copyTree(ctx, src, partial, &res)
-	if err == nil {
-		err = os.Rename(partial, final)
+	// A leftover of an interrupted run is ours to replace, unless another
+	// process is writing it right now.
+	if err := removePartial(partial); err != nil {
+		return Result{}, err
 	}
-	if err == nil {
-		err = atomicfile.SyncDir(destParent)
+	if err := os.Mkdir(partial, 0o700); err != nil {
+		return Result{}, err
 	}
+	lock, err := lockDir(partial)
 	if err != nil {
 		os.RemoveAll(partial)
-		return Result{}, fmt.Errorf("back up %s to %s: %w", src, final, err)
+		return Result{}, err
 	}
-	res.Took = time.Since(start)
+	defer lock.Close()
+	defer func() {
+		if err != nil {
+			if rerr := os.RemoveAll(partial); rerr != nil {
+				log.Error("could not remove the partial backup", "path", partial, "err", rerr)
+			}
+		}
+	}()
+
+	log.Info("backup started", "src", src, "to", final, "strategy", strategy)
+	e := &engine{strategy: strategy, log: log}
+	stop := e.progress(log, "backup progress", start, o.progressEvery)
+	err = e.tree(ctx, src, partial, "", func() error {
+		return writeManifest(partial, Manifest{
+			Upgrade: o.Upgrade, Height: o.Height, Time: start.UTC().Truncate(time.Second),
+			Strategy: strategy, Files: int(e.files.Load()), Bytes: e.bytes.Load(),
+			Current: o.Current, Src: src,
+		})
+	})
+	stop()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := syncfs(partial); err != nil {
+		return Result{}, err
+	}
+	if err := os.Rename(partial, final); err != nil {
+		return Result{}, err
+	}
+	if err := atomicfile.SyncDir(destParent); err != nil {
+		return Result{}, err
+	}
+	res = Result{Path: final, Strategy: strategy, Files: int(e.files.Load()), Bytes: e.bytes.Load(), Copied: e.copied.Load(), Took: time.Since(start)}
+	log.Debug("backup complete", "path", final, "strategy", strategy, "files", res.Files, "bytes", res.Bytes, "copied", res.Copied, "took", res.Took)
 	return res, nil
 }
 
-func copyTree(ctx context.Context, src, dst string, res *Result) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return os.Mkdir(target, info.Mode().Perm()|0o700)
-		case info.Mode()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case info.Mode().IsRegular():
-			n, err := copyFile(path, target, info)
-			res.Files++
-			res.Bytes += n
-			return err
-		default:
-			return nil // sockets, fifos: nothing a node needs restored
-		}
-	})
+func writeManifest(dir string, m Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644)
 }
 
-func copyFile(src, dst string, info fs.FileInfo) (n int64, err error) {
-	in, err := os.Open(src)
+// ReadManifest reads the manifest of the backup at dir.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if err != nil {
-		return 0, err
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return m, nil
+}
+
+// choose resolves the strategy for copying src into destParent.
+func choose(src, destParent string, want Strategy, log *slog.Logger) (Strategy, error) {
+	switch want {
+	case "", Auto, Reflink, Hardlink, Copy:
+	default:
+		return "", fmt.Errorf("unknown backup strategy %q", want)
+	}
+	if want == Copy {
+		return Copy, nil
+	}
+	if want == "" || want == Auto || want == Reflink {
+		err := probeReflink(src, destParent)
+		if err == nil {
+			return Reflink, nil
+		}
+		if want == Reflink {
+			log.Warn("reflink is not possible here; copying instead", "src", src, "dest", destParent, "err", err)
+			return Copy, nil
+		}
+		log.Debug("reflink not supported", "err", err)
+	}
+	same, err := sameDevice(src, destParent)
+	if err != nil {
+		return "", err
+	}
+	if same {
+		return Hardlink, nil
+	}
+	log.Info("backup destination is on another filesystem than the data: hard links are impossible, copying", "src", src, "dest", destParent)
+	return Copy, nil
+}
+
+func sameDevice(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: a, Err: err}
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, &fs.PathError{Op: "stat", Path: b, Err: err}
+	}
+	return sa.Dev == sb.Dev, nil
+}
+
+// probeReflink clones the first regular file of src into a temporary file in
+// destParent: the only reliable test (XFS may or may not have reflink on).
+func probeReflink(src, destParent string) error {
+	var first string
+	stop := errors.New("found")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			first = p
+			return stop
+		}
+		return nil
+	})
+	if err != nil && err != stop {
+		return err
+	}
+	if first == "" {
+		return errors.New("no file to probe")
+	}
+	in, err := os.Open(first)
+	if err != nil {
+		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, info.Mode().Perm())
+	out, err := os.CreateTemp(destParent, ".vigil-reflink-probe-*")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	// io.Copy between *os.File uses copy_file_range where the kernel can.
-	if n, err = io.Copy(out, in); err == nil {
-		err = out.Sync()
+	defer os.Remove(out.Name())
+	defer out.Close()
+	return unix.IoctlFileClone(int(out.Fd()), int(in.Fd()))
+}
+
+// lockDir flocks a partial directory while it is written, which tells
+// CleanPartials (in this or another vigil) that it is not stale.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
 	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is being written by another process", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if err == nil {
-		err = os.Chtimes(dst, info.ModTime(), info.ModTime())
+	return f, nil
+}
+
+// removePartial removes a partial backup unless another process holds it.
+func removePartial(dir string) error {
+	f, err := lockDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return n, err
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove stale %s: %w", dir, err)
+	}
+	return nil
+}
+
+func syncfs(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
+}
+
+// isBackupName reports whether name is a complete backup's folder name.
+func isBackupName(name string) bool {
+	return strings.HasPrefix(name, namePrefix) && !strings.HasSuffix(name, PartialSuffix)
 }

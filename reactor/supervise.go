@@ -333,8 +333,8 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 		if err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
-		r.log.Info("backup done", "path", res.Path, "files", res.Files, "bytes", res.Bytes, "took", res.Took)
-		r.emit(event.Event{Kind: event.BackupDone, Plan: rd.plan, Path: res.Path, Files: res.Files, Bytes: res.Bytes, Took: res.Took})
+		r.log.Info("backup done", "path", res.Path, "strategy", res.Strategy, "files", res.Files, "bytes", res.Bytes, "took", res.Took)
+		r.emit(event.Event{Kind: event.BackupDone, Plan: rd.plan, Path: res.Path, Strategy: string(res.Strategy), Files: res.Files, Bytes: res.Bytes, Took: res.Took})
 	}
 	r.step(rd, "running pre-upgrade hooks")
 	if err := r.customPreupgrade(ctx, rd.plan); err != nil {

@@ -12,11 +12,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
@@ -35,6 +33,7 @@ Usage:
   vigil init <path-to-app-binary>                      install the genesis binary, create current and data/
   vigil add-upgrade <name> <path> [--force] [--upgrade-height H]
   vigil show-upgrade-info                              print $DAEMON_HOME/data/upgrade-info.json
+  vigil backup list [--json] | restore <name>          show the data backups, or restore one (node stopped)
   vigil config                                         show the effective settings and their sources
   vigil version [--cosmovisor-only]                    vigil's version, then the app's
   vigil help
@@ -69,6 +68,8 @@ func cli(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
 		err = addUpgradeCmd(rest, stdout, getenv)
 	case "show-upgrade-info":
 		err = showUpgradeInfoCmd(rest, stdout, getenv)
+	case "backup":
+		err = backupCmd(rest, stdout, stderr, getenv)
 	default:
 		err = fmt.Errorf("unknown command %q; run 'vigil help'", cmd)
 	}
@@ -123,6 +124,12 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		return exitError
 	}
 	log := NewLogger(cfg, stderr, isTerminal(stderr))
+	lock, err := lockHome(cfg, log) // one vigil per home; cleans partial backups
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	defer lock.Release()
 
 	// Registered once for vigil's lifetime; the reactor forwards each signal.
 	sigs := make(chan os.Signal, 16)
@@ -160,7 +167,7 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		rc.CustomPreupgrade = filepath.Join(cfg.Root(), cfg.CustomPreupgrade)
 	}
 	if !cfg.SkipBackup {
-		rc.Backup = dataBackup{src: cfg.DataDir(), dest: cfg.BackupDir}
+		rc.Backup = newDataBackup(cfg, log)
 	}
 	exit, err := reactor.Run(context.Background(), rc, sigs)
 	if err != nil {
@@ -173,17 +180,6 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		}
 	}
 	return exit.Code
-}
-
-// dataBackup is the plain copy of data/ taken before each upgrade.
-type dataBackup struct{ src, dest string }
-
-func (b dataBackup) Check(context.Context, plan.Plan) (bool, error) { return true, nil }
-
-func (b dataBackup) Retain(context.Context) error { return nil }
-
-func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup.Result, error) {
-	return backup.Copy(ctx, b.src, b.dest, backup.Name(dir, p.Height, time.Now()))
 }
 
 func isTerminal(f *os.File) bool {

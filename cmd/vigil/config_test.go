@@ -836,6 +836,15 @@ func TestDescribe(t *testing.T) {
   COSMOVISOR_LOG_LEVEL: warn  (env)
   VIGIL_WATCH_MODE: auto  (default)
   VIGIL_SAFETY_POLL_INTERVAL: 30s  (default)
+  DAEMON_DOWNLOAD_MAX_TIME: 15m0s  (default)
+  VIGIL_RPC_ADDRESS:   (default)
+  VIGIL_PREFETCH_INTERVAL: 30s  (default)
+  VIGIL_BACKUP_MODE: auto  (default)
+  VIGIL_BACKUP_KEEP: 2  (default)
+  VIGIL_BACKUP_IF_NO_SPACE: fail  (default)
+  VIGIL_RESTART_ON_FAILURE: false  (default)
+  VIGIL_RESTART_MAX: 5  (default)
+  VIGIL_LISTEN:   (default)
 Derived Values:
          Root Dir: /h/cosmovisor
       Upgrade Dir: /h/cosmovisor/upgrades

@@ -1,0 +1,127 @@
+package backup
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Info is one complete backup found in a directory.
+type Info struct {
+	Name string
+	Path string
+	Manifest
+}
+
+// List returns the complete backups in dir, oldest first: folders named
+// like a backup that hold a readable manifest. A missing dir has none.
+func List(dir string) ([]Info, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, e := range ents {
+		if !e.IsDir() || !isBackupName(e.Name()) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		m, err := ReadManifest(p)
+		if err != nil {
+			continue // not ours, or not complete: never listed, never removed
+		}
+		out = append(out, Info{Name: e.Name(), Path: p, Manifest: m})
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		return cmp.Or(a.Time.Compare(b.Time), strings.Compare(a.Name, b.Name))
+	})
+	return out, nil
+}
+
+// Retain removes the oldest backups of src in dir beyond the newest keep
+// (keep 0 keeps all). Backups of another data directory sharing dir, and
+// anything that is not a complete vigil backup, are left alone. It returns
+// the paths removed.
+func Retain(dir, src string, keep int, log *slog.Logger) ([]string, error) {
+	if keep <= 0 {
+		return nil, nil
+	}
+	all, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ours []Info
+	for _, b := range all {
+		if filepath.Clean(b.Src) == filepath.Clean(src) {
+			ours = append(ours, b)
+		}
+	}
+	var removed []string
+	var errs []error
+	for _, b := range ours[:max(0, len(ours)-keep)] {
+		// Remove the manifest first: a half-removed backup must not look
+		// complete to List or Restore.
+		if err := os.Remove(filepath.Join(b.Path, ManifestFile)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.RemoveAll(b.Path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if log != nil {
+			log.Info("removed old backup", "path", b.Path, "keep", keep)
+		}
+		removed = append(removed, b.Path)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// CleanPartials removes the partial backups in dir left by a process that
+// died while writing them. A partial that another live process is writing
+// (it holds the partial's lock) is left alone. It returns the paths removed.
+func CleanPartials(dir string, log *slog.Logger) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, namePrefix) || !strings.HasSuffix(name, PartialSuffix) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		f, err := lockDir(p)
+		if err != nil {
+			if log != nil {
+				log.Warn("partial backup left alone", "path", p, "err", err)
+			}
+			continue
+		}
+		err = os.RemoveAll(p)
+		f.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove partial backup: %w", err))
+			continue
+		}
+		if log != nil {
+			log.Warn("removed a partial backup left by an interrupted run", "path", p)
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}
