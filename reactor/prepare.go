@@ -90,7 +90,7 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 			return ready{}, fmt.Errorf("upgrade binary for %q not found and downloads are off: put it at %s", t.plan.Name, bin)
 		}
 		start := time.Now()
-		err := r.cfg.Fetch.Fetch(ctx, t.plan, t.dir)
+		err = r.cfg.Fetch.Fetch(ctx, t.plan, t.dir)
 		r.emit(event.Event{Kind: event.DownloadDone, Plan: t.plan, Took: time.Since(start), Err: err})
 		if err != nil {
 			return ready{}, fmt.Errorf("fetch upgrade binary for %q: %w", t.plan.Name, err)

@@ -62,6 +62,12 @@ type Config struct {
 	Backup Backuper // nil = no backup
 	Fetch  Fetcher  // nil = downloads disabled
 
+	// Prefetch: with Fetch, Plans and PrefetchInterval all set, the plan the
+	// chain has scheduled is asked for every PrefetchInterval and its binary
+	// downloaded before the halt.
+	Plans            PlanSource
+	PrefetchInterval time.Duration
+
 	Watch   watcher.Config
 	Logger  *slog.Logger
 	Observe event.Func // nil = nobody listens
@@ -153,6 +159,9 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	stage("watcher", func() error { return watcher.Run(ctx, cfg.Watch, changes) })
 	stage("detect", func() error { return r.detect(ctx, changes, queries, targets) })
 	stage("prepare", func() error { return r.prepare(ctx, targets, readies) })
+	if cfg.Fetch != nil && cfg.Plans != nil && cfg.PrefetchInterval > 0 {
+		stage("prefetch", func() error { return r.prefetch(ctx) })
+	}
 
 	exit, err := r.supervise(ctx, sigs, queries, readies)
 	r.shutdown()

@@ -33,6 +33,7 @@ Usage:
   vigil init <path-to-app-binary>                      install the genesis binary, create current and data/
   vigil add-upgrade <name> <path> [--force] [--upgrade-height H]
   vigil show-upgrade-info                              print $DAEMON_HOME/data/upgrade-info.json
+  vigil prepare-upgrade [--rpc ADDR]                   download the chain's scheduled upgrade binary now (even with downloads off)
   vigil backup list [--json] | restore <name>          show the data backups, or restore one (node stopped)
   vigil config                                         show the effective settings and their sources
   vigil version [--cosmovisor-only]                    vigil's version, then the app's
@@ -68,6 +69,8 @@ func cli(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
 		err = addUpgradeCmd(rest, stdout, getenv)
 	case "show-upgrade-info":
 		err = showUpgradeInfoCmd(rest, stdout, getenv)
+	case "prepare-upgrade":
+		err = prepareUpgradeCmd(rest, stdout, stderr, getenv)
 	case "backup":
 		err = backupCmd(rest, stdout, stderr, getenv)
 	default:
@@ -136,9 +139,6 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	if cfg.AllowDownload {
-		log.Warn("DAEMON_ALLOW_DOWNLOAD_BINARIES is set but this build cannot download yet: stage upgrade binaries by hand")
-	}
 	l := cfg.layout()
 	rc := reactor.Config{
 		Layout: l,
@@ -168,6 +168,9 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 	}
 	if !cfg.SkipBackup {
 		rc.Backup = newDataBackup(cfg, log)
+	}
+	if cfg.AllowDownload {
+		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}
 	exit, err := reactor.Run(context.Background(), rc, sigs)
 	if err != nil {

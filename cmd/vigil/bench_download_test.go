@@ -1,0 +1,104 @@
+//go:build linux
+
+package main
+
+import (
+	"crypto/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// benchBinaryPad makes the served binary node-sized: the fake app with incompressible bytes
+// appended (an ELF runs unchanged with trailing data).
+const benchBinaryPad = 40 << 20
+
+// BenchmarkDownloadPickup measures halt → new binary running (upgrade-info.json renamed into
+// data/ → v2 reports itself on a unix datagram socket) when the ~44 MB binary was prefetched from
+// the node's plan before the halt, and when it is downloaded at the halt, from the same local
+// server, with a sha256 checksum. No backup. Each sample uses a fresh home and a fresh vigil; at
+// least 10 samples per case whatever b.N is, so run it as
+//
+//	go test -run '^$' -bench DownloadPickup -benchtime=1x ./cmd/vigil
+//
+// p50/p90 are reported in ms; ns/op is the mean.
+func BenchmarkDownloadPickup(b *testing.B) {
+	big := readFakeBin(b)
+	pad := make([]byte, benchBinaryPad)
+	rand.Read(pad)
+	big = append(big, pad...)
+	s := newDLServer(b)
+	s.put("/app", big)
+	info := binInfo(s.URL+"/app", big)
+	s.schedule("v2", 100, info)
+	for _, prefetch := range []bool{true, false} {
+		name := "at-halt"
+		if prefetch {
+			name = "prefetched"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.StopTimer()
+			n := max(b.N, 10)
+			samples := make([]time.Duration, 0, n)
+			for range n {
+				samples = append(samples, downloadPickupOnce(b, s, info, big, prefetch))
+			}
+			slices.Sort(samples)
+			var sum time.Duration
+			for _, d := range samples {
+				sum += d
+			}
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			b.ReportMetric(ms(samples[len(samples)/2]), "p50-ms")
+			b.ReportMetric(ms(samples[(len(samples)*9)/10]), "p90-ms")
+			b.ReportMetric(float64(sum)/float64(len(samples)), "ns/op")
+			b.ReportMetric(float64(len(big))/(1<<20), "bin-MiB")
+		})
+	}
+}
+
+func downloadPickupOnce(b *testing.B, s *dlServer, info string, big []byte, prefetch bool) time.Duration {
+	b.Helper()
+	h := newHome(b, nil)
+	must(b, os.RemoveAll(h.root("upgrades", "v2")))
+	sockDir, err := os.MkdirTemp("", "vd")
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	must(b, err)
+	defer conn.Close()
+
+	prepared := h.path("prepared-upgrade-info.json")
+	must(b, os.WriteFile(prepared, []byte(infoJSON("v2", 100, info)), 0o644))
+
+	env := []string{"UNSAFE_SKIP_BACKUP=true", "FAKEAPP_READY=" + sock, "DAEMON_ALLOW_DOWNLOAD_BINARIES=true"}
+	if prefetch {
+		env = append(env, "VIGIL_RPC_ADDRESS="+s.URL, "VIGIL_PREFETCH_INTERVAL=100ms")
+	} else {
+		env = append(env, "VIGIL_PREFETCH_INTERVAL=0")
+	}
+	v := h.start([]string{"run", "start"}, env...)
+	readReady(b, v, conn, "genesis")
+	if prefetch {
+		v.waitMsg("prefetched the upgrade binary; the halt will only switch")
+	}
+
+	b.StartTimer()
+	t0 := time.Now()
+	must(b, os.Rename(prepared, h.path("data", "upgrade-info.json")))
+	readReady(b, v, conn, "v2")
+	d := time.Since(t0)
+	b.StopTimer()
+
+	if code := v.stop(); code != 0 {
+		b.Fatalf("vigil exit code %d, want 0", code)
+	}
+	if st, err := os.Stat(h.root("upgrades", "v2", "bin", daemonName)); err != nil || st.Size() != int64(len(big)) {
+		b.Fatalf("installed binary: %v (size %v), want %d bytes", err, st, len(big))
+	}
+	return d
+}
