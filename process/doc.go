@@ -1,16 +1,21 @@
-// Package process owns exactly one child process (the Cosmos node): it starts
-// it, reaps it exactly once, signals it or its process group, stops it
-// gracefully and reports how it exited.
+// Package process owns the child processes vigil forks (the Cosmos node and
+// short hooks): it starts each, reaps it exactly once, signals it or its
+// process group, stops it gracefully and reports how it exited; as PID 1 it
+// also reaps orphans without stealing its own children's statuses.
 //
 // # Concurrency contract
 //
 // Start launches one waiter goroutine per child. That goroutine is the only
-// code that waits for the child; it closes Done once the child has been
-// reaped, and Exit returns the result after that. Pid, Done, Exit, Signal,
-// Kill and Stop may be called from any goroutine, concurrently, any number of
-// times. The waiter goroutine ends by itself when the child has been reaped;
-// no method has to be called for it to go away, but the child must exit
-// (Stop or Kill make it).
+// code that waits for the child (the orphan reaper never reaps it); it closes
+// Done once the child has been reaped, and Exit returns the result after
+// that. Pid, Done, Exit, Signal, Kill and Stop may be called from any
+// goroutine, concurrently, any number of times. The waiter goroutine ends by
+// itself when the child has been reaped; no method has to be called for it to
+// go away, but the child must exit (Stop or Kill make it). Run and Output may
+// be called from any goroutine; each returns only after its child is reaped
+// and its reader goroutine has ended. At most one Reaper runs at a time; its
+// goroutine ends when Stop, callable from any goroutine and more than once,
+// returns.
 //
 // # Standard I/O
 //
@@ -55,8 +60,44 @@
 // the package compiles.
 //
 // If something else in the process reaps the child behind our back (a
-// Wait4(-1) zombie reaper, for instance), the exit status is lost: Exit then
-// reports Code -1 with no Signal.
+// Wait4(-1) zombie reaper, or os/exec's Wait on a pid it does not own), the
+// exit status is lost: Exit then reports Code -1 with no Signal. The Reaper
+// below is built not to do that.
+//
+// # Short commands: Run and Output
+//
+// Run and Output start a child like Start, wait for it, and on cancellation
+// of their context stop it like Stop (SIGTERM, SIGKILL after the grace).
+// Output captures stdout and stderr through one pipe read by a goroutine (so a
+// chatty child never blocks on a full pipe) and keeps the last MaxOutput bytes.
+// It returns once the child is reaped: the pipe is then drained without
+// waiting, so a descendant that inherited it cannot hold Output up. Every
+// process vigil forks must go through Start, Run or Output, never os/exec,
+// because of the reaper.
+//
+// # Orphans: PID 1 and child subreapers (Linux)
+//
+// As PID 1 of a PID namespace (a container entrypoint without --init), or
+// after SetChildSubreaper, orphaned descendants are re-parented to this
+// process and stay zombies until it reaps them. StartReaper starts one
+// goroutine that, on every SIGCHLD, reaps the exited children that this
+// package did not start, and only those.
+//
+// The package keeps a process-wide registry of its unreaped children. Its lock
+// is held across fork+register, so a child that exits at once is never seen
+// unregistered; across the waiter's reap+unregister, so a reaped pid is not
+// handed to a new child before it leaves the registry; and by the reaper
+// from its look at a zombie to its reap. The reaper looks with
+// waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT), which leaves the zombie in place; if
+// it is registered, its waiter is about to reap it and the reaper waits for
+// that (the waiter wakes it) rather than spinning on the same zombie. No /proc
+// is needed. A reaper must not run while anything in the process forks with
+// os/exec: that child would be unregistered and its status stolen.
+//
+// vigil does not make itself a subreaper outside PID 1: under systemd the
+// node's cgroup already contains every descendant and init reaps orphans; as
+// a subreaper, daemons that double-fork to detach would stay tied to vigil,
+// and there is nothing vigil could do with them but reap them.
 //
 // # Exit codes
 //

@@ -151,7 +151,7 @@ func runHelper(mode string, args []string) int {
 		<-c.Done()
 		return 0
 	}
-	return 99
+	return runMoreHelpers(mode, args)
 }
 
 func mustExecutable() string {

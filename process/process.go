@@ -125,7 +125,15 @@ func Start(spec Spec) (*Child, error) {
 // thread dies (see the package documentation).
 func (c *Child) wait(cmd *exec.Cmd, started chan<- error) {
 	runtime.LockOSThread()
-	if err := cmd.Start(); err != nil {
+	// Registered under the same lock as the fork: the orphan reaper must never
+	// see this child's zombie before it is known to be ours.
+	children.mu.Lock()
+	err := cmd.Start()
+	if err == nil {
+		children.addLocked(cmd.Process.Pid)
+	}
+	children.mu.Unlock()
+	if err != nil {
 		// No child to protect, so the thread may go back to the pool.
 		runtime.UnlockOSThread()
 		started <- err
@@ -138,8 +146,20 @@ func (c *Child) wait(cmd *exec.Cmd, started chan<- error) {
 	// terminates the thread, and by then the child is dead.
 	if awaitExit(c.pid) {
 		c.markExited()
+		// The child is a zombie, so Wait returns at once; doing it under the
+		// registry lock means no new fork can get this pid before it leaves
+		// the registry.
+		children.mu.Lock()
+		_ = cmd.Wait() // The status is in ProcessState; without one it is unknown.
+		children.removeLocked(c.pid)
+		children.mu.Unlock()
+	} else {
+		// Either this system cannot wait without reaping (Wait blocks for the
+		// child's life, so not under the lock), or someone else reaped it.
+		_ = cmd.Wait()
+		children.remove(c.pid)
 	}
-	_ = cmd.Wait() // The status is in ProcessState; without one it is unknown.
+	children.reaped()
 	c.markExited() // For systems where awaitExit cannot wait without reaping.
 	c.exit = exitOf(cmd.ProcessState)
 	c.reapedAt = time.Now()

@@ -1,11 +1,8 @@
 package reactor
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,29 +69,23 @@ func (r *reactor) preUpgrade(ctx context.Context, bin string) error {
 	}
 }
 
+// hookGrace is how long a hook gets after SIGTERM when the upgrade is
+// interrupted, before SIGKILL.
+const hookGrace = 10 * time.Second
+
 // runHook runs a short-lived command with stdout and stderr captured for the
-// log. Cancelling ctx sends SIGTERM, then SIGKILL after 10s.
+// log. It goes through the process package, never os/exec, so that vigil as
+// PID 1 does not reap the hook behind its waiter's back. Cancelling ctx sends
+// SIGTERM to the hook's process group, then SIGKILL after hookGrace.
 func runHook(ctx context.Context, dir, path string, args ...string) (string, process.Exit, error) {
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Dir = dir
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
-	out := strings.TrimSpace(buf.String())
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return out, process.Exit{}, nil
-	case ctx.Err() != nil:
-		return out, process.Exit{}, ctx.Err()
-	case errors.As(err, &ee):
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return out, process.Exit{Code: 128 + int(ws.Signal()), Signal: ws.Signal()}, nil
-		}
-		return out, process.Exit{Code: ee.ExitCode()}, nil
-	default:
-		return out, process.Exit{}, err
-	}
+	out, exit, err := process.Output(ctx, process.Spec{
+		Path: path,
+		Args: args,
+		Dir:  dir,
+		// Its own group, so a stop reaches whatever the hook started.
+		OwnGroup: true,
+		// A hook never outlives a SIGKILLed vigil.
+		ParentDeathSignal: syscall.SIGTERM,
+	}, hookGrace)
+	return strings.TrimSpace(string(out)), exit, err
 }

@@ -6,7 +6,8 @@
 // several binaries.
 //
 // Subcommands: "pre-upgrade" (exits with the next code of the configured list), "version"
-// (prints "fakeapp <version>"); anything else runs the node. Standard library only: it is built by
+// (prints "fakeapp <version>"), "__orphan-parent" and "__orphan" (internal, see leaveOrphans);
+// anything else runs the node. Standard library only: it is built by
 // the tests with `go build`, and must not depend on vigil.
 package main
 
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -41,6 +43,8 @@ type behaviour struct {
 	ExitAfter    string `json:"exit_after"`
 	ExitCode     int    `json:"exit_code"`
 	PreUpgrade   []int  `json:"pre_upgrade"` // default [1] = not implemented; -1 = SIGKILL itself
+	Orphans      int    `json:"orphans"`     // at start, leave this many orphans (grandchildren whose parent exits)
+	OrphanLife   string `json:"orphan_life"` // how long each orphan lives once re-parented
 }
 
 type app struct {
@@ -65,6 +69,10 @@ func main() {
 		os.Exit(a.preUpgrade())
 	case "version":
 		fmt.Printf("fakeapp %s\n", a.version)
+	case "__orphan-parent":
+		os.Exit(a.orphanParent(args[1:]))
+	case "__orphan":
+		os.Exit(a.orphan(args[1:]))
 	default:
 		os.Exit(a.run(args))
 	}
@@ -165,6 +173,12 @@ func (a *app) run(args []string) int {
 	if p := os.Getenv("FAKEAPP_READY"); p != "" {
 		if err := notifyReady(p, fmt.Sprintf("%s %d", a.version, os.Getpid())); err != nil {
 			fmt.Fprintln(os.Stderr, "fakeapp: ready:", err)
+		}
+	}
+
+	if a.beh.Orphans > 0 {
+		if err := a.leaveOrphans(); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeapp: orphans:", err)
 		}
 	}
 
@@ -273,4 +287,56 @@ func parseDuration(s string) time.Duration {
 		os.Exit(2)
 	}
 	return d
+}
+
+// leaveOrphans makes orphans the way daemonizing helpers do: a child starts the grandchildren and
+// exits at once, so they are re-parented to the nearest subreaper or to PID 1 (vigil in a
+// container), which must reap them when they exit.
+func (a *app) leaveOrphans() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "__orphan-parent", strconv.Itoa(a.beh.Orphans), a.beh.OrphanLife)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() // our own child: we reap it
+	return nil
+}
+
+func (a *app) orphanParent(args []string) int {
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return 2
+	}
+	for range n {
+		cmd := exec.Command(exe, "__orphan", strconv.Itoa(os.Getpid()), args[1])
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeapp: orphan:", err)
+			return 2
+		}
+	}
+	return 0 // without waiting: that is what makes them orphans
+}
+
+// orphan waits to be re-parented, records its new parent (1 when vigil is PID 1), lives on for
+// a while, then exits.
+func (a *app) orphan(args []string) int {
+	parent, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 2
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for os.Getppid() == parent && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	a.logf("orphan ppid %d", os.Getppid())
+	time.Sleep(parseDuration(args[1]))
+	a.logf("orphan exit")
+	return 0
 }
