@@ -15,9 +15,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor"
+	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/sdnotify"
 	"github.com/vigilhq/vigil/watcher"
 )
 
@@ -35,6 +38,9 @@ Usage:
   vigil show-upgrade-info                              print $DAEMON_HOME/data/upgrade-info.json
   vigil prepare-upgrade [--rpc ADDR]                   download the chain's scheduled upgrade binary now (even with downloads off)
   vigil backup list [--json] | restore <name>          show the data backups, or restore one (node stopped)
+  vigil status [--json] [--home DIR] [--name NAME]     what runs, what is installed, staged and pending
+  vigil doctor [--home DIR] [--name NAME] [--timeout D]
+                                                       check that the next upgrade can succeed
   vigil config                                         show the effective settings and their sources
   vigil version [--cosmovisor-only]                    vigil's version, then the app's
   vigil help
@@ -73,6 +79,10 @@ func cli(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
 		err = prepareUpgradeCmd(rest, stdout, stderr, getenv)
 	case "backup":
 		err = backupCmd(rest, stdout, stderr, getenv)
+	case "status":
+		err = statusCmd(rest, stdout, getenv)
+	case "doctor":
+		err = doctorCmd(rest, stdout, getenv)
 	default:
 		err = fmt.Errorf("unknown command %q; run 'vigil help'", cmd)
 	}
@@ -133,11 +143,26 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		return exitError
 	}
 	defer lock.Release()
+	obs, err := startObserver(cfg, log) // metrics and probes (VIGIL_LISTEN), status file
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
 
 	// Registered once for vigil's lifetime; the reactor forwards each signal.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
+
+	// As a container's PID 1 (no --init), the node's orphans are re-parented
+	// to vigil: reap them, never our own children (see package process).
+	if os.Getpid() == 1 {
+		if reaper, err := process.StartReaper(log.With("component", "reaper")); err != nil {
+			log.Warn("orphaned processes will not be reaped", "err", err)
+		} else {
+			defer reaper.Stop()
+		}
+	}
 
 	l := cfg.layout()
 	rc := reactor.Config{
@@ -172,7 +197,21 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 	if cfg.AllowDownload {
 		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}
+	rc.Observe = event.Tee(rc.Observe, obs.Observe)
+	// systemd Type=notify (contrib/systemd): READY, STATUS, WATCHDOG, STOPPING.
+	notifySocket, _ := getenv("NOTIFY_SOCKET")
+	wdUsec, _ := getenv("WATCHDOG_USEC")
+	wdPid, _ := getenv("WATCHDOG_PID")
+	watchdog, err := sdnotify.WatchdogInterval(wdUsec, wdPid, os.Getpid())
+	if err != nil {
+		log.Warn("systemd watchdog disabled", "err", err)
+	}
+	health := &sdnotify.Health{}
+	notifier := sdnotify.New(sdnotify.Config{Socket: notifySocket, Watchdog: watchdog, Healthy: health.Healthy, Logger: log.With("component", "sdnotify")})
+	defer notifier.Close()
+	rc.Observe = event.Tee(rc.Observe, health.Observe, notifier.Observe)
 	exit, err := reactor.Run(context.Background(), rc, sigs)
+	obs.stop(err)
 	if err != nil {
 		log.Error("vigil stopped", "err", err)
 		if cfg.DisableLogs {
