@@ -310,6 +310,8 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 	}
 	if !r.cfg.RestartAfterUpgrade {
 		log.Info("upgrade done; DAEMON_RESTART_AFTER_UPGRADE is off, exiting. Verify the upgrade and start vigil again")
+		// Took ends at the switch here: there is no new binary to start.
+		r.emit(event.Event{Kind: event.UpgradeDone, Plan: rd.plan, Took: time.Since(rd.seen)})
 		return nil, process.Exit{}, nil
 	}
 	r.step(rd, "starting the new binary")

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/observe"
 )
 
 var (
@@ -567,6 +569,12 @@ func TestE2ENoRestartAfterUpgrade(t *testing.T) {
 	h.assertCurrent("upgrades/v2")
 	h.assertMarker("v2", "v2", 100)
 	v.assertMsgs("switched")
+	// The upgrade counts as done although no new binary was started.
+	st, err := observe.ReadStatus(h.root(observe.StatusFileName))
+	must(t, err)
+	if st.LastUpgrade == nil || st.LastUpgrade.Name != "v2" || st.LastUpgrade.Result != observe.UpgradeDone {
+		t.Fatalf("status file's last upgrade = %+v, want v2 done", st.LastUpgrade)
+	}
 }
 
 func TestE2EBackup(t *testing.T) {

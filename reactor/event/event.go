@@ -28,7 +28,9 @@ const (
 	UpgradeDetected
 	// UpgradeStep: an upgrade moved to the next step. Plan, Step (a short human phrase).
 	UpgradeStep
-	// UpgradeDone: the new binary was started. Plan, Took (detection to start).
+	// UpgradeDone: the upgrade was applied and the new binary started (or,
+	// with DAEMON_RESTART_AFTER_UPGRADE off, `current` switched). Plan, Took
+	// (detection to that moment).
 	UpgradeDone
 	// UpgradeFailed: the upgrade could not be applied. Plan, Err.
 	UpgradeFailed
