@@ -3,9 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/vigilhq/vigil/reactor/event"
@@ -67,8 +65,9 @@ func (r *reactor) detect(ctx context.Context, changes <-chan watcher.Change, que
 	}
 }
 
-// check reads upgrade-info.json and returns the upgrade it asks for, nil when
-// there is nothing to do, or an error when it cannot be decided now.
+// check applies Decide and returns the upgrade to apply, nil when there is
+// nothing to do, or an error when it cannot be decided now. Each problem is
+// logged once.
 func (r *reactor) check(said *string) (*target, error) {
 	once := func(level slog.Level, msg string, args ...any) {
 		key := msg + slog.Group("", args...).String()
@@ -78,50 +77,35 @@ func (r *reactor) check(said *string) (*target, error) {
 		}
 	}
 	file := r.l.UpgradeInfoFile()
-	b, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
+	d := Decide(r.l)
+	switch d.State {
+	case NoPlan, Applied:
 		*said = ""
 		return nil, nil
-	}
-	if err != nil {
-		once(slog.LevelWarn, "cannot read upgrade-info.json", "path", file, "err", err)
-		return nil, err
-	}
-	p, err := plan.Parse(b)
-	if err != nil {
+	case Unreadable:
+		once(slog.LevelWarn, "cannot read upgrade-info.json", "path", file, "err", d.Err)
+	case Invalid:
 		level := slog.LevelWarn
-		if errors.Is(err, plan.ErrEmpty) {
+		if errors.Is(d.Err, plan.ErrEmpty) {
 			level = slog.LevelInfo // x/upgrade truncates before it writes: routine, not alarming
 		}
-		once(level, "invalid upgrade-info.json", "path", file, "err", err)
-		return nil, err
-	}
-	dir, err := r.l.DirName(p.Name)
-	if err != nil {
-		once(slog.LevelError, "refusing upgrade", "plan", p, "err", err)
-		return nil, err
-	}
-	in, err := r.l.Installed()
-	if err != nil {
-		once(slog.LevelError, "cannot resolve current", "err", err)
-		return nil, err
-	}
-	if in.Upgrade == dir {
+		once(level, "invalid upgrade-info.json", "path", file, "err", d.Err)
+	case Refused:
+		once(slog.LevelError, "refusing upgrade", "plan", d.Plan, "err", d.Err)
+	case Blocked:
+		if d.Installed.MarkerErr != nil {
+			once(slog.LevelError, "cannot read the installed upgrade's marker; not applying upgrade-info.json", "plan", d.Plan, "dir", d.Installed.Dir, "err", d.Installed.MarkerErr)
+		} else {
+			once(slog.LevelError, "cannot resolve current", "err", d.Err)
+		}
+	case Older:
+		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", d.Plan, "installed", *d.Installed.Marker)
+		return nil, nil
+	case Pending:
 		*said = ""
-		return nil, nil
+		return &target{plan: d.Plan, dir: d.Dir, seen: time.Now()}, nil
 	}
-	if in.MarkerErr != nil {
-		// Without the installed height, an older plan would look new and
-		// switch the node back: refuse to decide until an operator looks.
-		once(slog.LevelError, "cannot read the installed upgrade's marker; not applying upgrade-info.json", "plan", p, "dir", in.Dir, "err", in.MarkerErr)
-		return nil, in.MarkerErr
-	}
-	if in.Marker != nil && p.Height <= in.Marker.Height {
-		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", p, "installed", *in.Marker)
-		return nil, nil
-	}
-	*said = ""
-	return &target{plan: p, dir: dir, seen: time.Now()}, nil
+	return nil, d.Err
 }
 
 func (r *reactor) installed(t target) bool {

@@ -251,6 +251,8 @@ func (d *doctor) plan() {
 	switch p.State {
 	case planInvalid:
 		d.add(levelWarn, "%s: %s: vigil waits for a valid file (the node may be writing it)", p.File, p.Reason)
+	case planUnreadable:
+		d.add(levelFail, "%s cannot be read: %s: vigil cannot see the upgrade", p.File, p.Reason)
 	case planRefused:
 		d.add(levelFail, "upgrade-info.json names %q: %s: vigil refuses it and the node stays halted", p.Name, p.Reason)
 	case planBlocked:
@@ -258,7 +260,7 @@ func (d *doctor) plan() {
 	case planApplied:
 		d.add(levelOK, "upgrade %s at height %d is applied", p.Name, p.Height)
 	case planOlder:
-		d.add(levelWarn, "upgrade-info.json names %s at height %d, %s: vigil ignores it", p.Name, p.Height, p.Reason)
+		d.add(levelWarn, "upgrade-info.json names %s: %s: vigil ignores it", p.Name, p.Reason)
 	case planPending:
 		d.pending(p)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/observe"
 	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
 )
@@ -276,59 +277,35 @@ func procStart(pid int) (time.Time, error) {
 
 // ---- the pending plan ----
 
-// States of a pendingReport, the answer the reactor's detect would give.
+// States of a pendingReport: the reactor's own decision (reactor.Decide).
 const (
-	planPending = "pending" // new: vigil applies it (now, if the node halted)
-	planApplied = "applied" // current already points at its directory
-	planOlder   = "older"   // not above the installed marker's height: ignored
-	planInvalid = "invalid" // unparsable, empty or half-written: waited on
-	planRefused = "refused" // its name cannot be a directory under upgrades/
-	planBlocked = "blocked" // current or its marker is unreadable: vigil will not decide
+	planPending    = string(reactor.Pending)    // new: vigil applies it (now, if the node halted)
+	planApplied    = string(reactor.Applied)    // current already points at its directory
+	planOlder      = string(reactor.Older)      // not above the installed marker's height: ignored
+	planInvalid    = string(reactor.Invalid)    // unparsable, empty or half-written: waited on
+	planUnreadable = string(reactor.Unreadable) // the file cannot be read
+	planRefused    = string(reactor.Refused)    // its name cannot be a directory under upgrades/
+	planBlocked    = string(reactor.Blocked)    // current or its marker is unreadable: vigil will not decide
 )
 
-// pendingPlan reads data/upgrade-info.json and decides it the way the
-// reactor's detect does (reactor/detect.go, check): same order, same rules.
-// nil when there is no file.
+// pendingPlan reports data/upgrade-info.json as the reactor decides it, with
+// the state of its binary; nil when there is no file.
 func pendingPlan(l layout.Layout) *pendingReport {
-	b, err := os.ReadFile(l.UpgradeInfoFile())
-	if errors.Is(err, fs.ErrNotExist) {
+	d := reactor.Decide(l)
+	if d.State == reactor.NoPlan {
 		return nil
 	}
-	r := &pendingReport{File: l.UpgradeInfoFile()}
-	if err != nil {
-		r.State, r.Reason = planInvalid, err.Error()
-		return r
+	r := &pendingReport{File: l.UpgradeInfoFile(), State: string(d.State), Name: d.Plan.Name, Height: d.Plan.Height, Dir: d.Dir}
+	if d.Err != nil {
+		r.Reason = d.Err.Error()
 	}
-	p, err := plan.Parse(b)
-	if err != nil {
-		r.State, r.Reason = planInvalid, err.Error()
-		return r
-	}
-	r.Name, r.Height = p.Name, p.Height
-	dir, err := l.DirName(p.Name)
-	if err != nil {
-		r.State, r.Reason = planRefused, err.Error()
-		return r
-	}
-	r.Dir = dir
-	r.Binary = l.Bin(l.UpgradeDir(dir))
-	if err := binfile.Check(r.Binary); err != nil {
-		r.BinaryError = err.Error()
-	} else {
-		r.BinaryOK = true
-	}
-	in, err := l.Installed()
-	switch {
-	case err != nil:
-		r.State, r.Reason = planBlocked, err.Error()
-	case in.Upgrade == dir:
-		r.State = planApplied
-	case in.MarkerErr != nil:
-		r.State, r.Reason = planBlocked, fmt.Sprintf("the marker of %s is unreadable: %v", in.Dir, in.MarkerErr)
-	case in.Marker != nil && p.Height <= in.Marker.Height:
-		r.State, r.Reason = planOlder, fmt.Sprintf("not above the installed %s at height %d", in.Marker.Name, in.Marker.Height)
-	default:
-		r.State = planPending
+	if d.Dir != "" {
+		r.Binary = l.Bin(l.UpgradeDir(d.Dir))
+		if err := binfile.Check(r.Binary); err != nil {
+			r.BinaryError = err.Error()
+		} else {
+			r.BinaryOK = true
+		}
 	}
 	return r
 }
@@ -383,7 +360,7 @@ type pendingReport struct {
 	Name        string `json:"name,omitempty"`
 	Height      int64  `json:"height,omitempty"`
 	Dir         string `json:"dir,omitempty"` // directory under upgrades/
-	State       string `json:"state"`         // pending | applied | older | invalid | refused | blocked
+	State       string `json:"state"`         // pending | applied | older | invalid | unreadable | refused | blocked
 	Reason      string `json:"reason,omitempty"`
 	Binary      string `json:"binary,omitempty"`
 	BinaryOK    bool   `json:"binary_ok"`
