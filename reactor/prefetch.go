@@ -46,8 +46,16 @@ func (r *reactor) prefetch(ctx context.Context) error {
 			<-done // Fetch returns promptly once ctx is cancelled
 		}
 	}()
-	tick := time.NewTicker(r.cfg.PrefetchInterval)
+	// The node's RPC is usually not up yet when vigil starts it: ask again
+	// soon (1 s, doubling) while it fails, then every PrefetchInterval.
+	tick := time.NewTimer(r.cfg.PrefetchInterval)
 	defer tick.Stop()
+	next := func() time.Duration {
+		if rpcFails == 0 {
+			return r.cfg.PrefetchInterval
+		}
+		return min(time.Second<<min(rpcFails-1, 16), r.cfg.PrefetchInterval)
+	}
 	check := func() {
 		p, err := r.cfg.Plans.CurrentPlan(ctx)
 		if err != nil {
@@ -103,12 +111,14 @@ func (r *reactor) prefetch(ctx context.Context) error {
 		}(*p)
 	}
 	check()
+	tick.Reset(next())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 			check()
+			tick.Reset(next())
 		case res := <-done:
 			done = nil
 			if res.err == nil {

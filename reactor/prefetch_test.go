@@ -156,3 +156,23 @@ func TestPrefetchRetriesLater(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrefetchAsksSoonWhileRPCIsDown: the node's RPC is usually not up when
+// vigil starts it; a failed question is asked again within seconds, not
+// after the (long) interval.
+func TestPrefetchAsksSoonWhileRPCIsDown(t *testing.T) {
+	t.Parallel()
+	l := layout.Layout{Home: t.TempDir(), Name: "app", Recase: true}
+	src := &scriptedPlans{answers: []func() (*plan.Plan, error){
+		func() (*plan.Plan, error) { return nil, errors.New("connection refused") },
+		func() (*plan.Plan, error) { return &plan.Plan{Name: "v2", Height: 100}, nil },
+	}}
+	f := &fileFetcher{l: l}
+	r := &reactor{cfg: Config{Fetch: f, Plans: src, PrefetchInterval: time.Hour}, l: l, log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.prefetch(ctx) }()
+	waitUntil(t, "the prefetch after the RPC came up", func() bool { return f.count() == 1 })
+	cancel()
+	<-done
+}
