@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -295,36 +294,8 @@ func runBeside(h *home, args []string, extra ...string) (*vigilProc, int) {
 // where dir is a 1 MiB tmpfs.
 func startInTinyFS(h *home, dir string, args []string, extra ...string) *vigilProc {
 	h.t.Helper()
-	v := &vigilProc{t: h.t, h: h, done: make(chan struct{}),
-		stdout: filepath.Join(h.out, "tinyfs.stdout"), stderr: filepath.Join(h.out, "tinyfs.stderr")}
-	so, err := os.Create(v.stdout)
-	must(h.t, err)
-	se, err := os.Create(v.stderr)
-	must(h.t, err)
 	script := `mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@"`
-	v.cmd = exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c", script, dir, vigilBin}, args...)...)
-	v.cmd.Env = h.baseEnv(extra...)
-	v.cmd.Dir = h.out
-	v.cmd.Stdout, v.cmd.Stderr = so, se
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(h.t, v.cmd.Start())
-	so.Close()
-	se.Close()
-	go func() {
-		v.cmd.Wait()
-		v.state = v.cmd.ProcessState
-		close(v.done)
-	}()
-	h.t.Cleanup(func() {
-		if !v.exited() {
-			v.kill()
-			<-v.done
-		}
-		if h.t.Failed() {
-			v.dump()
-		}
-	})
-	return v
+	return h.startWrapped([]string{"unshare", "-m", "--propagation", "private", "sh", "-c", script, dir}, args, extra...)
 }
 
 // BenchmarkUpgradeWithBackup measures a whole upgrade with the backup on, for

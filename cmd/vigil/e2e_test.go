@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,6 +282,14 @@ var procSeq struct {
 // start runs `vigil <args...>` with the clean env plus extra (later entries win).
 func (h *home) start(args []string, extra ...string) *vigilProc {
 	h.t.Helper()
+	return h.startWrapped(nil, args, extra...)
+}
+
+// startWrapped is start with vigil run under a wrapper command (unshare, a
+// shell that mounts something first): wrapper… vigil args…. nil runs vigil
+// itself. Signals sent with v.signal reach the wrapper.
+func (h *home) startWrapped(wrapper, args []string, extra ...string) *vigilProc {
+	h.t.Helper()
 	procSeq.Lock()
 	procSeq.n++
 	n := procSeq.n
@@ -294,14 +303,15 @@ func (h *home) start(args []string, extra ...string) *vigilProc {
 	must(h.t, err)
 	se, err := os.Create(v.stderr)
 	must(h.t, err)
-	v.cmd = exec.Command(vigilBin, args...)
+	argv := append(append(slices.Clone(wrapper), vigilBin), args...)
+	v.cmd = exec.Command(argv[0], argv[1:]...)
 	v.cmd.Env = h.baseEnv(extra...)
 	v.cmd.Dir = h.out
 	v.cmd.Stdout, v.cmd.Stderr = so, se
 	// If the test binary dies, so does vigil (and, through vigil's own Pdeathsig, the node).
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := v.cmd.Start(); err != nil {
-		h.t.Fatalf("starting vigil: %v", err)
+		h.t.Fatalf("starting %v: %v", v.cmd.Args, err)
 	}
 	so.Close()
 	se.Close()

@@ -47,53 +47,6 @@ func requireUnshare(t *testing.T, flags ...string) {
 
 var pid1Flags = []string{"--pid", "--fork", "--mount-proc", "--kill-child"}
 
-// startWrapped is h.start with vigil run under a wrapper command:
-// wrapper… vigil args…. Signals sent with v.signal reach the wrapper.
-func (h *home) startWrapped(wrapper, args []string, extra ...string) *vigilProc {
-	h.t.Helper()
-	procSeq.Lock()
-	procSeq.n++
-	n := procSeq.n
-	procSeq.Unlock()
-	v := &vigilProc{
-		t: h.t, h: h, done: make(chan struct{}),
-		stdout: filepath.Join(h.out, fmt.Sprintf("vigil-%d.stdout", n)),
-		stderr: filepath.Join(h.out, fmt.Sprintf("vigil-%d.stderr", n)),
-	}
-	so, err := os.Create(v.stdout)
-	must(h.t, err)
-	se, err := os.Create(v.stderr)
-	must(h.t, err)
-	argv := append(append(slices.Clone(wrapper[1:]), vigilBin), args...)
-	v.cmd = exec.Command(wrapper[0], argv...)
-	v.cmd.Env = h.baseEnv(extra...)
-	v.cmd.Dir = h.out
-	v.cmd.Stdout, v.cmd.Stderr = so, se
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := v.cmd.Start(); err != nil {
-		h.t.Fatalf("starting %v: %v", v.cmd.Args, err)
-	}
-	so.Close()
-	se.Close()
-	go func() {
-		v.cmd.Wait()
-		v.state = v.cmd.ProcessState
-		close(v.done)
-	}()
-	h.t.Cleanup(func() {
-		if !v.exited() {
-			v.kill()
-			<-v.done
-		}
-	})
-	h.t.Cleanup(func() {
-		if h.t.Failed() {
-			v.dump()
-		}
-	})
-	return v
-}
-
 // procEntry is a process as the test (in the parent namespace) sees it.
 type procEntry struct {
 	pid   int
