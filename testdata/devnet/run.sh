@@ -10,7 +10,7 @@
 #   --download    no add-upgrade: vigil downloads the v0.46 binary from a local HTTP
 #                 server named in the proposal's upgrade info (with a sha256 checksum)
 #   --keep        keep the temporary home for inspection
-#   --ci          the CI test: the plain flow, then --kill-vigil --backup
+#   --ci          the CI test: the plain flow, then --kill-vigil --backup, then --download
 # Environment: VOTING_PERIOD (whole seconds, default 10s), DEVNET_TMP (parent of the
 # temporary folder), DEVNET_KEEP_ON_FAILURE=1 (keep the folder when the run fails),
 # DEVNET_VIGIL (a vigil binary to use instead of building ./cmd/vigil).
@@ -67,7 +67,8 @@ if $ci; then
 	for a in "$@"; do [[ $a == --ci ]] || rest+=("$a"); done
 	"$0" ${rest[@]+"${rest[@]}"}
 	"$0" ${rest[@]+"${rest[@]}"} --kill-vigil --backup
-	say "devnet CI test passed (plain, then --kill-vigil --backup) in $(($(date +%s) - t0))s"
+	"$0" ${rest[@]+"${rest[@]}"} --download
+	say "devnet CI test passed (plain, then --kill-vigil --backup, then --download) in $(($(date +%s) - t0))s"
 	exit 0
 fi
 
@@ -269,6 +270,9 @@ if $download; then
 	url="http://127.0.0.1:$(cat "$work/www.port")/simd?checksum=sha256:$sum"
 	info="{\"binaries\":{\"$(go env GOOS)/$(go env GOARCH)\":\"$url\"}}"
 	export DAEMON_ALLOW_DOWNLOAD_BINARIES=true
+	# The vote lasts seconds here, not days: ask the node for its plan every 2s (default
+	# 30s) so the binary is prefetched between the vote and the halt.
+	export VIGIL_PREFETCH_INTERVAL=2s
 	say "v0.46 binary served at $url; not staged: vigil must download it"
 else
 	"$vigil" add-upgrade "$UPGRADE" "$simd46" | sed 's/^/    vigil add-upgrade: /'
