@@ -20,7 +20,6 @@ import (
 	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
-	"github.com/vigilhq/vigil/sdnotify"
 	"github.com/vigilhq/vigil/watcher"
 )
 
@@ -197,19 +196,9 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 	if cfg.AllowDownload {
 		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}
-	rc.Observe = event.Tee(rc.Observe, obs.Observe)
-	// systemd Type=notify (contrib/systemd): READY, STATUS, WATCHDOG, STOPPING.
-	notifySocket, _ := getenv("NOTIFY_SOCKET")
-	wdUsec, _ := getenv("WATCHDOG_USEC")
-	wdPid, _ := getenv("WATCHDOG_PID")
-	watchdog, err := sdnotify.WatchdogInterval(wdUsec, wdPid, os.Getpid())
-	if err != nil {
-		log.Warn("systemd watchdog disabled", "err", err)
-	}
-	health := &sdnotify.Health{}
-	notifier := sdnotify.New(sdnotify.Config{Socket: notifySocket, Watchdog: watchdog, Healthy: health.Healthy, Logger: log.With("component", "sdnotify")})
+	notifier, health := systemdNotifier(getenv, log)
 	defer notifier.Close()
-	rc.Observe = event.Tee(rc.Observe, health.Observe, notifier.Observe)
+	rc.Observe = event.Tee(obs.Observe, health.Observe, notifier.Observe)
 	exit, err := reactor.Run(context.Background(), rc, sigs)
 	obs.stop(err)
 	if err != nil {

@@ -94,7 +94,10 @@ func pidOf(t *testing.T, status, bin string) string {
 func TestE2ESdNotify(t *testing.T) {
 	t.Parallel()
 	ns := listenNotify(t)
-	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
+	h := newHome(t, obj{
+		"genesis": obj{"halt": haltCfg("inplace", "stay"), "log_env": []string{"NOTIFY_SOCKET", "WATCHDOG_USEC"}},
+		"v2":      v2Quiet(),
+	})
 	// 200ms: a ping every 100ms, so some arrive during the test.
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true",
 		"NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=200000")
@@ -105,6 +108,8 @@ func TestE2ESdNotify(t *testing.T) {
 		return slices.ContainsFunc(ns.all(), func(m string) bool { return strings.Contains(m, "; upgraded to v2 in ") })
 	})
 	ns.waitMsg(t, "WATCHDOG=1")
+	// The service's notifications are vigil's: the node does not inherit the socket.
+	h.assertOrder(startLine("genesis"), "genesis env NOTIFY_SOCKET unset", "genesis env WATCHDOG_USEC unset")
 	if code := v.stop(); code != v2TermCode {
 		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
 	}

@@ -37,14 +37,15 @@ type halt struct {
 }
 
 type behaviour struct {
-	Halt         *halt  `json:"halt"`
-	OnTerm       string `json:"on_term"` // exit (default) | ignore
-	TermExitCode int    `json:"term_exit_code"`
-	ExitAfter    string `json:"exit_after"`
-	ExitCode     int    `json:"exit_code"`
-	PreUpgrade   []int  `json:"pre_upgrade"` // default [1] = not implemented; -1 = SIGKILL itself
-	Orphans      int    `json:"orphans"`     // at start, leave this many orphans (grandchildren whose parent exits)
-	OrphanLife   string `json:"orphan_life"` // how long each orphan lives once re-parented
+	Halt         *halt    `json:"halt"`
+	OnTerm       string   `json:"on_term"` // exit (default) | ignore
+	TermExitCode int      `json:"term_exit_code"`
+	ExitAfter    string   `json:"exit_after"`
+	ExitCode     int      `json:"exit_code"`
+	PreUpgrade   []int    `json:"pre_upgrade"` // default [1] = not implemented; -1 = SIGKILL itself
+	Orphans      int      `json:"orphans"`     // at start, leave this many orphans (grandchildren whose parent exits)
+	OrphanLife   string   `json:"orphan_life"` // how long each orphan lives once re-parented
+	LogEnv       []string `json:"log_env"`     // at start, log "env NAME=value" or "env NAME unset" for each
 }
 
 type app struct {
@@ -169,6 +170,13 @@ func (a *app) run(args []string) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 
 	a.logf("%s", strings.TrimSpace("start "+strings.Join(args, " ")))
+	for _, name := range a.beh.LogEnv {
+		if v, ok := os.LookupEnv(name); ok {
+			a.logf("env %s=%s", name, v)
+		} else {
+			a.logf("env %s unset", name)
+		}
+	}
 	fmt.Printf("%s running\n", a.version)
 	if p := os.Getenv("FAKEAPP_READY"); p != "" {
 		if err := notifyReady(p, fmt.Sprintf("%s %d", a.version, os.Getpid())); err != nil {
