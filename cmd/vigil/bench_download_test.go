@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 )
@@ -46,15 +45,7 @@ func BenchmarkDownloadPickup(b *testing.B) {
 			for range n {
 				samples = append(samples, downloadPickupOnce(b, s, info, big, prefetch))
 			}
-			slices.Sort(samples)
-			var sum time.Duration
-			for _, d := range samples {
-				sum += d
-			}
-			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-			b.ReportMetric(ms(samples[len(samples)/2]), "p50-ms")
-			b.ReportMetric(ms(samples[(len(samples)*9)/10]), "p90-ms")
-			b.ReportMetric(float64(sum)/float64(len(samples)), "ns/op")
+			reportLatencies(b, samples)
 			b.ReportMetric(float64(len(big))/(1<<20), "bin-MiB")
 		})
 	}
