@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
 )
@@ -198,24 +199,7 @@ type env struct {
 	t   testing.TB
 	l   layout.Layout
 	f   *Fetcher
-	log *syncBuf
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log *testutil.Buffer
 }
 
 // newEnv makes a home with genesis installed and current → genesis, and a
@@ -230,7 +214,7 @@ func newEnvAt(t testing.TB, home string, mod func(*Config)) *env {
 	must(t, os.MkdirAll(filepath.Join(l.GenesisDir(), "bin"), 0o755))
 	must(t, os.WriteFile(l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755))
 	must(t, os.Symlink("genesis", l.Current()))
-	buf := &syncBuf{}
+	buf := &testutil.Buffer{}
 	cfg := Config{
 		Layout:       l,
 		MaxTime:      3 * time.Second,

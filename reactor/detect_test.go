@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
 )
@@ -88,7 +89,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckLogsAProblemOnce(t *testing.T) {
 	r := testReactor(t)
-	var buf safeBuffer
+	var buf testutil.Buffer
 	r.log = slog.New(slog.NewTextHandler(&buf, nil))
 	if err := os.WriteFile(r.l.UpgradeInfoFile(), []byte(`{"name":"v2"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,14 +98,14 @@ func TestCheckLogsAProblemOnce(t *testing.T) {
 	for range 3 {
 		r.check(&said)
 	}
-	if n := buf.count(`msg="invalid upgrade-info.json"`); n != 1 {
+	if n := buf.Count(`msg="invalid upgrade-info.json"`); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, buf.String())
 	}
 	if err := os.WriteFile(r.l.UpgradeInfoFile(), []byte(`{"height":3}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.check(&said)
-	if n := buf.count(`msg="invalid upgrade-info.json"`); n != 2 {
+	if n := buf.Count(`msg="invalid upgrade-info.json"`); n != 2 {
 		t.Fatalf("a different problem must be logged again; got %d lines", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
@@ -84,7 +85,7 @@ func TestPrefetch(t *testing.T) {
 		func() (*plan.Plan, error) { return v2, nil },
 	}}
 	f := &fileFetcher{l: l}
-	var logs safeBuffer
+	var logs testutil.Buffer
 	var mu sync.Mutex
 	var events []event.Event
 	r := &reactor{
@@ -119,10 +120,10 @@ func TestPrefetch(t *testing.T) {
 	if f.count() != 1 || f.calls[0] != "v2" {
 		t.Fatalf("fetch calls %v, want one for v2", f.calls)
 	}
-	if c := logs.count("cannot ask the node"); c != 1 {
+	if c := logs.Count("cannot ask the node"); c != 1 {
 		t.Errorf("RPC error logged %d times at Info, want once:\n%s", c, logs.String())
 	}
-	if c := logs.count("scheduled upgrade found"); c != 1 {
+	if c := logs.Count("scheduled upgrade found"); c != 1 {
 		t.Errorf("plan found logged %d times, want once:\n%s", c, logs.String())
 	}
 	mu.Lock()
@@ -141,7 +142,7 @@ func TestPrefetchRetriesLater(t *testing.T) {
 		func() (*plan.Plan, error) { return &plan.Plan{Name: "v2", Height: 100}, nil },
 	}}
 	f := &fileFetcher{l: l, failN: 1}
-	var logs safeBuffer
+	var logs testutil.Buffer
 	r := &reactor{cfg: Config{Fetch: f, Plans: src, PrefetchInterval: 10 * time.Millisecond}, l: l, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -149,7 +150,7 @@ func TestPrefetchRetriesLater(t *testing.T) {
 	waitUntil(t, "the second, successful fetch", func() bool { return f.count() == 2 })
 	cancel()
 	<-done
-	if c := logs.count("prefetch of the upgrade binary failed"); c != 1 {
+	if c := logs.Count("prefetch of the upgrade binary failed"); c != 1 {
 		t.Fatalf("failure logged %d times, want 1:\n%s", c, logs.String())
 	}
 	if _, err := os.Stat(l.Bin(l.UpgradeDir("v2"))); err != nil {

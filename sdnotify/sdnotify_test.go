@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor/event"
 	"github.com/vigilhq/vigil/reactor/plan"
@@ -168,7 +168,7 @@ func TestWatchdogPingsOnlyWhenHealthy(t *testing.T) {
 	sock := listen(t, path)
 	tick := make(chan time.Time)
 	answers := make(chan bool)
-	var logs syncBuffer
+	var logs testutil.Buffer
 	n := start(Config{Socket: path, Healthy: func() bool { return <-answers }, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, tick)
 	for _, healthy := range []bool{true, false, false, true} {
 		tick <- time.Now()
@@ -197,7 +197,7 @@ func TestWatchdogTimer(t *testing.T) {
 }
 
 func TestSendFailureIsLoggedOnceAndDoesNotBlock(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	n := New(Config{Socket: filepath.Join(t.TempDir(), "nobody-listens"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for i := range 5 {
 		n.Observe(event.Event{Kind: event.AppStarted, Bin: genesisBin, Pid: i})
@@ -269,21 +269,4 @@ func TestHealth(t *testing.T) {
 	step(event.AppStarted, true)
 	step(event.Stopping, false)
 	step(event.AppStarted, false)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

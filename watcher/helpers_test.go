@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 const (
@@ -34,24 +35,6 @@ type backend struct {
 }
 
 var backends = []backend{{"fsnotify", false}, {"poll", true}}
-
-// syncBuf is a log sink shared by Run's goroutine and the test.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newDataDir(t testing.TB) string {
 	t.Helper()
@@ -83,7 +66,7 @@ type harness struct {
 	out    chan Change
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuf
+	logs   *testutil.Buffer
 	traces chan traceEv
 
 	stopOnce sync.Once
@@ -108,7 +91,7 @@ func start(t *testing.T, cfg Config, h hooks, wantMode string) *harness {
 		path:   filepath.Join(cfg.Dir, cfg.File),
 		out:    make(chan Change),
 		done:   make(chan error, 1),
-		logs:   &syncBuf{},
+		logs:   &testutil.Buffer{},
 		traces: make(chan traceEv, 1<<16),
 	}
 	h.trace = func(kind, name string) {
