@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,25 +349,13 @@ func BenchmarkUpgradeWithBackup(b *testing.B) {
 }
 
 func upgradeOnce(b *testing.B, h *home, env ...string) {
-	sockDir, err := os.MkdirTemp("", "vr")
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	must(b, err)
-	defer conn.Close()
-	info, err := json.Marshal(obj{"name": "v2", "time": "0001-01-01T00:00:00Z", "height": 100, "info": ""})
-	must(b, err)
-	prepared := h.path("prepared-upgrade-info.json")
-	must(b, os.WriteFile(prepared, info, 0o644))
+	sock, conn := readySocket(b)
+	prepared := stageInfo(b, h, "")
 
 	v := h.start([]string{"run", "start"}, append(env, "FAKEAPP_READY="+sock)...)
 	readReady(b, v, conn, "genesis")
 	unix.Sync()
-	b.StartTimer()
-	must(b, os.Rename(prepared, h.path("data", "upgrade-info.json")))
-	readReady(b, v, conn, "v2")
-	b.StopTimer()
+	timedHalt(b, h, v, conn, prepared)
 	if code := v.stop(); code != 0 {
 		b.Fatalf("vigil exit code %d, want 0", code)
 	}

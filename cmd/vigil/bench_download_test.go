@@ -4,9 +4,7 @@ package main
 
 import (
 	"crypto/rand"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -55,16 +53,8 @@ func downloadPickupOnce(b *testing.B, s *dlServer, info string, big []byte, pref
 	b.Helper()
 	h := newHome(b, nil)
 	must(b, os.RemoveAll(h.root("upgrades", "v2")))
-	sockDir, err := os.MkdirTemp("", "vd")
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	must(b, err)
-	defer conn.Close()
-
-	prepared := h.path("prepared-upgrade-info.json")
-	must(b, os.WriteFile(prepared, []byte(infoJSON("v2", 100, info)), 0o644))
+	sock, conn := readySocket(b)
+	prepared := stageInfo(b, h, info)
 
 	env := []string{"UNSAFE_SKIP_BACKUP=true", "FAKEAPP_READY=" + sock, "DAEMON_ALLOW_DOWNLOAD_BINARIES=true"}
 	if prefetch {
@@ -78,13 +68,7 @@ func downloadPickupOnce(b *testing.B, s *dlServer, info string, big []byte, pref
 		v.waitMsg("prefetched the upgrade binary; the halt will only switch")
 	}
 
-	b.StartTimer()
-	t0 := time.Now()
-	must(b, os.Rename(prepared, h.path("data", "upgrade-info.json")))
-	readReady(b, v, conn, "v2")
-	d := time.Since(t0)
-	b.StopTimer()
-
+	d := timedHalt(b, h, v, conn, prepared)
 	if code := v.stop(); code != 0 {
 		b.Fatalf("vigil exit code %d, want 0", code)
 	}

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -66,19 +65,9 @@ func reportLatencies(b *testing.B, samples []time.Duration) {
 
 func pickupOnce(b *testing.B, env []string) time.Duration {
 	b.Helper()
-	h := newHome(b, nil)                   // quiet genesis and v2
-	sockDir, err := os.MkdirTemp("", "vr") // short: sun_path is 108 bytes
-	must(b, err)
-	b.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	must(b, err)
-	defer conn.Close()
-
-	info, err := json.Marshal(obj{"name": "v2", "time": "0001-01-01T00:00:00Z", "height": 100, "info": ""})
-	must(b, err)
-	prepared := h.path("prepared-upgrade-info.json") // same filesystem as data/
-	must(b, os.WriteFile(prepared, info, 0o644))
+	h := newHome(b, nil) // quiet genesis and v2
+	sock, conn := readySocket(b)
+	prepared := stageInfo(b, h, "")
 
 	extra := append([]string{"UNSAFE_SKIP_BACKUP=true", "FAKEAPP_READY=" + sock}, env...)
 	v := h.start([]string{"run", "start"}, extra...)
@@ -87,16 +76,45 @@ func pickupOnce(b *testing.B, env []string) time.Duration {
 	// start), measuring a full interval every time; a random delay spreads it like a real halt.
 	time.Sleep(rand.N(300 * time.Millisecond))
 
+	d := timedHalt(b, h, v, conn, prepared)
+	if code := v.stop(); code != 0 {
+		b.Fatalf("vigil exit code %d, want 0", code)
+	}
+	return d
+}
+
+// readySocket is where the fake node reports it is up (FAKEAPP_READY). The
+// folder name is short: sun_path is 108 bytes.
+func readySocket(b *testing.B) (string, *net.UnixConn) {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "vr")
+	must(b, err)
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	must(b, err)
+	b.Cleanup(func() { conn.Close() })
+	return sock, conn
+}
+
+// stageInfo writes the upgrade-info.json for v2 at height 100 beside data/
+// (same filesystem), for timedHalt to rename into place.
+func stageInfo(b *testing.B, h *home, info string) string {
+	prepared := h.path("prepared-upgrade-info.json")
+	must(b, os.WriteFile(prepared, []byte(infoJSON("v2", 100, info)), 0o644))
+	return prepared
+}
+
+// timedHalt plays the halt (prepared renamed into data/) with the benchmark
+// timer running, and returns the time until v2 reports it is up.
+func timedHalt(b *testing.B, h *home, v *vigilProc, conn *net.UnixConn, prepared string) time.Duration {
+	b.Helper()
 	b.StartTimer()
 	t0 := time.Now()
 	must(b, os.Rename(prepared, h.path("data", "upgrade-info.json")))
 	readReady(b, v, conn, "v2")
 	d := time.Since(t0)
 	b.StopTimer()
-
-	if code := v.stop(); code != 0 {
-		b.Fatalf("vigil exit code %d, want 0", code)
-	}
 	return d
 }
 
