@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,7 +29,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
-	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
@@ -303,13 +301,10 @@ func pointCurrent(l layout.Layout, target string) error {
 	case target == "":
 		return nil
 	case target == "genesis":
-		if st, err := os.Lstat(l.Current()); err == nil && st.Mode()&fs.ModeSymlink == 0 {
-			return fmt.Errorf("%s is not a symlink; refusing to replace it", l.Current())
-		}
 		if _, err := os.Stat(l.GenesisDir()); err != nil {
 			return err
 		}
-		return atomicfile.Symlink("genesis", l.Current())
+		return l.SwitchGenesis()
 	case strings.HasPrefix(target, "upgrades/") && !strings.Contains(strings.TrimPrefix(target, "upgrades/"), "/"):
 		dir := strings.TrimPrefix(target, "upgrades/")
 		if _, err := os.Stat(l.UpgradeDir(dir)); err != nil {

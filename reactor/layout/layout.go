@@ -135,11 +135,18 @@ func (l Layout) EnsureCurrent() (bool, error) {
 }
 
 // Switch points `current` at upgrades/<dir> atomically.
-func (l Layout) Switch(dir string) error {
+func (l Layout) Switch(dir string) error { return l.relink(filepath.Join("upgrades", dir)) }
+
+// SwitchGenesis points `current` back at genesis atomically (restoring a
+// backup taken before the first upgrade).
+func (l Layout) SwitchGenesis() error { return l.relink("genesis") }
+
+// relink replaces `current` with a link to target, relative to Root().
+func (l Layout) relink(target string) error {
 	if st, err := os.Lstat(l.Current()); err == nil && st.Mode()&fs.ModeSymlink == 0 {
 		return fmt.Errorf("%s is a %s, not a symlink; refusing to replace it", l.Current(), kind(st))
 	}
-	return atomicfile.Symlink(filepath.Join("upgrades", dir), l.Current())
+	return atomicfile.Symlink(target, l.Current())
 }
 
 // ReadMarker reads the plan recorded in a version directory; (nil, nil) when

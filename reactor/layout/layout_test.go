@@ -92,6 +92,12 @@ func TestEnsureCurrentAndSwitch(t *testing.T) {
 	if err != nil || in.Upgrade != "v2" || in.Marker == nil || *in.Marker != (plan.Plan{Name: "v2", Height: 100, Info: "x"}) {
 		t.Fatalf("after switch Installed = %+v (marker %+v), %v", in, in.Marker, err)
 	}
+	if err := l.SwitchGenesis(); err != nil {
+		t.Fatal(err)
+	}
+	if target, _ := os.Readlink(l.Current()); target != "genesis" {
+		t.Fatalf("current -> %q after SwitchGenesis, want genesis", target)
+	}
 }
 
 func TestHomeMovedStillResolves(t *testing.T) {
@@ -123,6 +129,9 @@ func TestCurrentIsDirectoryIsAnError(t *testing.T) {
 	}
 	if err := l.Switch("v2"); err == nil {
 		t.Fatal("Switch over a directory must fail")
+	}
+	if err := l.SwitchGenesis(); err == nil {
+		t.Fatal("SwitchGenesis over a directory must fail")
 	}
 	if st, err := os.Lstat(l.Current()); err != nil || !st.IsDir() {
 		t.Fatal("the directory must be left in place")
