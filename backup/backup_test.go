@@ -252,6 +252,10 @@ func TestUnreadableFileFails(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	must(t, os.Chmod(dir, 0o755))
 	src := nodeData(t, dir)
+	// secret must be the only file nobody cannot read: the copy runs in
+	// parallel, so any other unreadable file could fail first.
+	must(t, os.Chmod(filepath.Join(src, "cs.wal", "wal"), 0o644))
+	must(t, os.Chmod(filepath.Join(src, PrivvalFile), 0o644))
 	write(t, filepath.Join(src, "application.db", "secret"), []byte("x"), 0)
 	dest := filepath.Join(dir, "dest")
 	must(t, os.Mkdir(dest, 0o755))
