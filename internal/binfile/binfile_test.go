@@ -54,6 +54,13 @@ func TestCheck(t *testing.T) {
 		{"html page", write(t, "h", []byte("<html>404</html>"), 0o755), "not a Linux program"},
 		{"tiny", write(t, "t", []byte("x"), 0o755), "not a program: 1-byte file"},
 		{"other arch", write(t, "a", foreignELF(t), 0o755), "is built for"},
+		{"truncated header", write(t, "th", selfBytes[:12], 0o755), "bad ELF file: short header"},
+		{"unknown class", write(t, "uc", patched(selfBytes, 4, 9), 0o755), "bad ELF file: unknown class 9"},
+		{"unknown encoding", write(t, "ue", patched(selfBytes, 5, 7), 0o755), "bad ELF file: unknown data encoding 7"},
+		{"unknown version", write(t, "uv", patched(selfBytes, 6, 2), 0o755), "bad ELF file: unknown version"},
+		{"other class", write(t, "oc", patched(selfBytes, 4, 3-selfBytes[4]), 0o755), "is built for"},
+		{"other byte order", write(t, "bo", patched(selfBytes, 5, 3-selfBytes[5]), 0o755), "is built for"},
+		{"object file", write(t, "o", patched(selfBytes, 16, 1), 0o755), "is an ELF ET_REL, not an executable"},
 		{"directory", t.TempDir(), "not a regular file"},
 		{"missing", filepath.Join(t.TempDir(), "nope"), "no such file"},
 	}
@@ -68,4 +75,11 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// patched is a copy of b with b[i] = v.
+func patched(b []byte, i int, v byte) []byte {
+	c := append([]byte(nil), b...)
+	c[i] = v
+	return c
 }
