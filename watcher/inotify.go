@@ -162,13 +162,20 @@ func (b *inotifyBackend) classify(name string) eventKind {
 func (b *inotifyBackend) handle(ctx context.Context, ev fsnotify.Event) error {
 	r := b.r
 	r.trace("event", ev.Name)
+	kind := b.classify(ev.Name)
+	if kind == kindNoise {
+		// Not logged: the parent is the node's home, where operators put
+		// log files, and a debug line per write to vigil's own log would
+		// cause the next event, forever.
+		return nil
+	}
 	if r.log.Enabled(ctx, slog.LevelDebug) {
 		r.log.Debug("fsnotify event", "name", ev.Name, "op", ev.Op.String())
 	}
 	if ev.Op&relevantOps == 0 {
 		return nil
 	}
-	switch b.classify(ev.Name) {
+	switch kind {
 	case kindFile:
 		b.emit(ReasonEvent)
 	case kindDir:

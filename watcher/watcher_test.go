@@ -601,3 +601,26 @@ func TestFileStateDiffers(t *testing.T) {
 		t.Error("rename-replace with equal size and mtime not seen")
 	}
 }
+
+// Writes beside the file (the node's priv_validator_state.json in data/, a log
+// file in the home above it) are not logged: vigil's own debug log written
+// into the home would otherwise log an event for each of its lines, forever.
+func TestNoiseIsNotLogged(t *testing.T) {
+	dir := newDataDir(t)
+	h := start(t, testConfig(dir, false), hooks{}, "fsnotify")
+	writeFile(t, filepath.Join(dir, "priv_validator_state.json"), `{}`)
+	writeFile(t, filepath.Join(filepath.Dir(dir), "vigil.log"), "a line\n")
+	// One inotify queue: once the file's Change is out, the writes before it
+	// have been handled.
+	writeFile(t, h.path, `{"name":"v2","height":100}`)
+	h.waitContent(`{"name":"v2","height":100}`)
+	logs := h.logs.String()
+	if !strings.Contains(logs, fileName) {
+		t.Errorf("the file's own event not logged at Debug:\n%s", logs)
+	}
+	for _, noise := range []string{"priv_validator_state.json", "vigil.log"} {
+		if strings.Contains(logs, noise) {
+			t.Errorf("event for %s logged:\n%s", noise, logs)
+		}
+	}
+}
