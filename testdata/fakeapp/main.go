@@ -38,7 +38,9 @@ type halt struct {
 
 type behaviour struct {
 	Halt         *halt    `json:"halt"`
-	OnTerm       string   `json:"on_term"` // exit (default) | ignore
+	OnTerm       string   `json:"on_term"`    // exit (default) | ignore
+	StopDelay    string   `json:"stop_delay"` // after SIGTERM, flush this long before exiting (a slow node)
+	DBLock       bool     `json:"db_lock"`    // hold an flock on data/LOCK as LevelDB does; a second node fails
 	TermExitCode int      `json:"term_exit_code"`
 	ExitAfter    string   `json:"exit_after"`
 	ExitCode     int      `json:"exit_code"`
@@ -169,7 +171,21 @@ func (a *app) run(args []string) int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 
+	if a.beh.DBLock {
+		// Like goleveldb: an exclusive flock on the database's LOCK, held for the node's life
+		// (never closed: the descriptor goes with the process). A second node on the same data
+		// fails here, which is what a test of "never two nodes" looks for.
+		f, err := os.OpenFile(filepath.Join(a.home, "data", "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+		if err == nil {
+			err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		}
+		if err != nil {
+			a.logf("db lock held: %v", err)
+			return 3
+		}
+	}
 	a.logf("%s", strings.TrimSpace("start "+strings.Join(args, " ")))
+	a.logf("pid %d", os.Getpid())
 	for _, name := range a.beh.LogEnv {
 		if v, ok := os.LookupEnv(name); ok {
 			a.logf("env %s=%s", name, v)
@@ -216,6 +232,10 @@ func (a *app) run(args []string) int {
 		case s := <-sigs:
 			a.logf("got %s", signalNames[s])
 			if s == syscall.SIGTERM && a.beh.OnTerm != "ignore" {
+				if a.beh.StopDelay != "" {
+					time.Sleep(parseDuration(a.beh.StopDelay))
+				}
+				a.logf("exit %d", a.beh.TermExitCode)
 				return a.beh.TermExitCode
 			}
 			// INT is ignored like a halted node does; the others are only logged.
