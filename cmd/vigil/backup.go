@@ -274,14 +274,12 @@ func backupRestore(cfg Config, name string, w io.Writer, log *slog.Logger) error
 	}
 
 	info := l.UpgradeInfoFile()
-	if b, err := os.ReadFile(info); err == nil {
-		if p, err := plan.Parse(b); err == nil {
-			fmt.Fprintf(w, "%s asks for upgrade %q at height %d (the backup was taken at that halt):\n"+
-				"  the next `vigil run` applies it again right away (backup, pre-upgrade, switch), without starting %s;\n"+
-				"  replace %s first if that binary was the problem.\n"+
-				"  To stay on %s instead, delete %s before starting: the node will halt at height %d again unless the chain skips that upgrade.\n",
-				info, p.Name, p.Height, found.Current, l.Bin(upgradeDirFor(l, p.Name)), found.Current, info, p.Height)
-		}
+	if p, err := plan.Load(info); err == nil {
+		fmt.Fprintf(w, "%s asks for upgrade %q at height %d (the backup was taken at that halt):\n"+
+			"  the next `vigil run` applies it again right away (backup, pre-upgrade, switch), without starting %s;\n"+
+			"  replace %s first if that binary was the problem.\n"+
+			"  To stay on %s instead, delete %s before starting: the node will halt at height %d again unless the chain skips that upgrade.\n",
+			info, p.Name, p.Height, found.Current, l.Bin(upgradeDirFor(l, p.Name)), found.Current, info, p.Height)
 	}
 	return nil
 }

@@ -280,7 +280,7 @@ func showUpgradeInfoCmd(args []string, stdout io.Writer, getenv getenvFunc) erro
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(cfg.UpgradeInfoFile())
+	b, err := plan.Read(cfg.UpgradeInfoFile())
 	if err != nil {
 		return fmt.Errorf("no upgrade scheduled: %w", err)
 	}
