@@ -63,6 +63,9 @@ func parseSource(raw string, mustChecksum bool) (source, error) {
 			return source{}, fmt.Errorf("URL %q has no host", raw)
 		}
 	case "file":
+		if u.Opaque != "" || !filepath.IsAbs(u.Path) || (u.Host != "" && u.Host != "localhost") {
+			return source{}, fmt.Errorf("file URL %q does not name an absolute local path (file:///path)", raw)
+		}
 		s.local = u.Path
 	case "":
 		if !filepath.IsAbs(u.Path) {
