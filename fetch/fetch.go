@@ -167,6 +167,14 @@ func (f *Fetcher) Ensure(ctx context.Context, p plan.Plan, upgradeDir string) (R
 		return Result{}, err
 	}
 	res.Took = time.Since(start)
+	// Installed: nothing in the staging folder is needed any more, the lock
+	// file included (a process waiting on the old one finds the binary
+	// present once it gets it).
+	removeAll(work)
+	if err := removeAll(stageRoot); err != nil {
+		f.log.Warn("cannot remove the staging folder", "path", stageRoot, "err", err)
+	}
+	os.Remove(filepath.Dir(stageRoot)) // .staging itself, when it is empty
 	f.log.Info("upgrade binary downloaded", "plan", p, "path", res.Path, "url", res.URL, "bytes", res.Bytes, "took", res.Took.Round(time.Millisecond))
 	return res, nil
 }
@@ -220,6 +228,34 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 		case <-t.C:
 		}
 	}
+}
+
+// CleanStaging removes the staging folders that downloads interrupted by a
+// kill left under cosmovisor/.staging, each under its flock so that a
+// download running in another process (prepare-upgrade) is left alone.
+func (f *Fetcher) CleanStaging() {
+	root := filepath.Join(f.cfg.Layout.Root(), ".staging")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		fl, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR, 0)
+		if err == nil && unix.Flock(int(fl.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			fl.Close()
+			continue // in use
+		}
+		if err := removeAll(dir); err != nil {
+			f.log.Warn("cannot remove old staging folder", "path", dir, "err", err)
+		} else {
+			f.log.Info("removed staging left by an interrupted download", "path", dir)
+		}
+		if fl != nil {
+			fl.Close()
+		}
+	}
+	os.Remove(root) // when empty
 }
 
 // removeStale deletes what an interrupted Fetch left in stageRoot; the

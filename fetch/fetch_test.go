@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -504,6 +505,31 @@ func TestFetchStaleStaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.assertInstalled(good)
+	// Once installed, nothing of the staging is left, the lock file included.
+	if _, err := os.Lstat(filepath.Join(e.l.Root(), ".staging")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf(".staging left after a successful download: %v", err)
+	}
+}
+
+// TestCleanStaging: what a killed download left is removed, unless another
+// process holds that download's lock.
+func TestCleanStaging(t *testing.T) {
+	e := newEnv(t, nil)
+	stage := filepath.Join(e.l.Root(), ".staging")
+	for _, d := range []string{"v2/tmp-1", "v3"} {
+		must(t, os.MkdirAll(filepath.Join(stage, d), 0o700))
+		must(t, os.WriteFile(filepath.Join(stage, d, "..", "lock"), nil, 0o600))
+	}
+	busy, err := lockFile(context.Background(), filepath.Join(stage, "v3", "lock"))
+	must(t, err)
+	defer busy.Close()
+	e.f.CleanStaging()
+	if _, err := os.Lstat(filepath.Join(stage, "v2")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("v2's staging was not removed: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(stage, "v3", "lock")); err != nil {
+		t.Fatalf("v3's staging, locked by a running download, was removed: %v", err)
+	}
 }
 
 // TestFetchCancel: cancelling ctx stops a download at once and cleans up.

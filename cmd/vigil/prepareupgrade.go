@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/fetch"
-	"github.com/vigilhq/vigil/internal/binfile"
 	"github.com/vigilhq/vigil/noderpc"
 	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/layout"
@@ -24,7 +23,9 @@ import (
 // is on) and, unless VIGIL_PREFETCH_INTERVAL is 0 or the node's RPC cannot
 // be located, the node's RPC as the source of plans to prefetch.
 func setupDownloads(rc *reactor.Config, cfg Config, log *slog.Logger) {
-	rc.Fetch = newFetcher(cfg, log)
+	fetcher := newFetcher(cfg, log)
+	fetcher.CleanStaging() // `vigil run` holds the run lock: nothing of ours is downloading
+	rc.Fetch = fetcher
 	if cfg.PrefetchInterval <= 0 {
 		log.Info("prefetch is off (VIGIL_PREFETCH_INTERVAL=0): upgrade binaries are downloaded at the halt")
 		return
@@ -124,9 +125,6 @@ func prepareUpgradeCmd(args []string, stdout, stderr io.Writer, getenv getenvFun
 	if res.Already {
 		// Put there by hand (or by vigil): check it as the halt would.
 		if _, err := layout.CheckBinary(res.Path); err != nil {
-			return fmt.Errorf("the binary at %s is not usable: %w", res.Path, err)
-		}
-		if err := binfile.Check(res.Path); err != nil {
 			return fmt.Errorf("the binary at %s is not usable: %w", res.Path, err)
 		}
 		fmt.Fprintf(stdout, "binary already in place: %s\n", res.Path)

@@ -17,12 +17,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile writes data to path atomically with the given permissions.
 func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -63,7 +64,7 @@ func Symlink(target, path string) error {
 		if _, err := rand.Read(b[:]); err != nil {
 			return fmt.Errorf("link %s: %w", path, err)
 		}
-		tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(b[:]))
+		tmp := filepath.Join(dir, tempPrefix(path)+hex.EncodeToString(b[:]))
 		err := os.Symlink(target, tmp)
 		if errors.Is(err, fs.ErrExist) {
 			continue
@@ -78,6 +79,38 @@ func Symlink(target, path string) error {
 		return SyncDir(dir)
 	}
 	return fmt.Errorf("link %s: could not find a free temporary name", path)
+}
+
+// tempPrefix is the name every temporary file for path starts with, in
+// path's directory.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
+// RemoveTemps removes the temporary files that a WriteFile or Symlink of path
+// killed half-way left beside it, and returns their paths. The caller makes
+// sure no such write of path runs meanwhile.
+func RemoveTemps(path string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	prefix := tempPrefix(path)
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(path), e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // SyncDir fsyncs a directory so that renames and creations inside it are
