@@ -37,7 +37,7 @@ type Decision struct {
 // Decide reads upgrade-info.json and compares it with what `current` has
 // installed. It reads files only.
 func Decide(l layout.Layout) Decision {
-	b, err := os.ReadFile(l.UpgradeInfoFile())
+	b, err := plan.Read(l.UpgradeInfoFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return Decision{State: NoPlan}
 	}
@@ -69,8 +69,32 @@ func Decide(l layout.Layout) Decision {
 	case in.Marker != nil && p.Height <= in.Marker.Height:
 		d.State = Older
 		d.Err = fmt.Errorf("height %d is not above the installed %s at height %d", p.Height, in.Marker.Name, in.Marker.Height)
+	case in.Marker == nil && in.Upgrade != "":
+		// `current` was pointed at an upgrade by hand: no marker says its
+		// height. A plan written before that switch is one the operator
+		// already dealt with (applying it now could switch the node back to
+		// an older version); one written after it is a new halt.
+		d.State, d.Err = unmarked(l, in)
 	default:
 		d.State = Pending
 	}
 	return d
+}
+
+// unmarked decides a plan against an installed upgrade directory that has no
+// marker, by which came last: the plan file or the `current` link.
+func unmarked(l layout.Layout, in layout.Installed) (State, error) {
+	file, err := os.Stat(l.UpgradeInfoFile())
+	if err != nil {
+		return Blocked, fmt.Errorf("current points at upgrades/%s, which has no marker, and %w", in.Upgrade, err)
+	}
+	link, err := os.Lstat(l.Current())
+	if err != nil {
+		return Blocked, fmt.Errorf("current points at upgrades/%s, which has no marker, and %w", in.Upgrade, err)
+	}
+	if file.ModTime().After(link.ModTime()) {
+		return Pending, nil
+	}
+	return Older, fmt.Errorf("current was pointed at upgrades/%s (by hand: it has no %s marker) after this plan was written, so the plan may be older than what runs; "+
+		"not applying it. Delete %s if it is done, or write the marker of upgrades/%s to let vigil compare heights", in.Upgrade, plan.FileName, l.UpgradeInfoFile(), in.Upgrade)
 }

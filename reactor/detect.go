@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -44,6 +45,13 @@ func (r *reactor) detect(ctx context.Context, changes <-chan watcher.Change, que
 			t, err := r.check(&said)
 			if err == nil {
 				offer(t)
+			}
+			if err == nil && t == nil {
+				// Nothing is pending any more (applied, or the plan vanished:
+				// removed, or data/ replaced by a snapshot restore). Forget
+				// what was handed over, so the same plan written again is a
+				// new upgrade; prepare drops the withdrawn one itself.
+				emitted = nil
 			}
 		case q := <-queries:
 			r.log.Debug("checking for a pending upgrade", "reason", q.reason)
@@ -93,13 +101,16 @@ func (r *reactor) check(said *string) (*target, error) {
 	case Refused:
 		once(slog.LevelError, "refusing upgrade", "plan", d.Plan, "err", d.Err)
 	case Blocked:
-		if d.Installed.MarkerErr != nil {
+		switch {
+		case d.Installed.MarkerErr != nil:
 			once(slog.LevelError, "cannot read the installed upgrade's marker; not applying upgrade-info.json", "plan", d.Plan, "dir", d.Installed.Dir, "err", d.Installed.MarkerErr)
-		} else {
+		case d.Installed.Dir != "":
+			once(slog.LevelError, "not applying upgrade-info.json", "plan", d.Plan, "dir", d.Installed.Dir, "err", d.Err)
+		default:
 			once(slog.LevelError, "cannot resolve current", "err", d.Err)
 		}
 	case Older:
-		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", d.Plan, "installed", *d.Installed.Marker)
+		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", d.Plan, "installed", d.Installed.Dir, "err", d.Err)
 		return nil, nil
 	case Pending:
 		*said = ""
@@ -107,6 +118,29 @@ func (r *reactor) check(said *string) (*target, error) {
 	}
 	return nil, d.Err
 }
+
+// confirm re-reads upgrade-info.json and returns an error unless it still
+// names t as the pending upgrade. prepare calls it before each attempt and
+// the swap before the stop, before each step and right before the switch, so
+// a plan that vanished (removed, or data/ replaced by a state-sync restore)
+// or was replaced is never applied from memory.
+func (r *reactor) confirm(t target) error {
+	d := Decide(r.l)
+	switch {
+	case d.State == Pending && d.Dir == t.dir && d.Plan.Height == t.plan.Height:
+		return nil
+	case d.State == NoPlan:
+		return fmt.Errorf("%w: %s is gone", errWithdrawn, r.l.UpgradeInfoFile())
+	case d.Err != nil:
+		return fmt.Errorf("%w: %s is %s now: %v", errWithdrawn, r.l.UpgradeInfoFile(), d.State, d.Err)
+	case d.State == Pending:
+		return fmt.Errorf("%w: %s names %s at height %d now", errWithdrawn, r.l.UpgradeInfoFile(), d.Plan.Name, d.Plan.Height)
+	}
+	return fmt.Errorf("%w: %s is %s now", errWithdrawn, r.l.UpgradeInfoFile(), d.State)
+}
+
+// errWithdrawn marks an upgrade whose plan no longer stands.
+var errWithdrawn = errors.New("upgrade withdrawn")
 
 func (r *reactor) installed(t target) bool {
 	in, err := r.l.Installed()

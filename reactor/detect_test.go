@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/reactor/layout"
@@ -33,6 +34,7 @@ func TestCheck(t *testing.T) {
 		marker    *plan.Plan // marker written in the installed dir
 		badMarker bool       // write an unreadable marker instead
 		file      string     // upgrade-info.json content; "-" = absent
+		before    bool       // the file predates the switch of current
 		want      string     // dir of the upgrade to apply, "" = none
 		wantErr   bool
 	}{
@@ -43,6 +45,8 @@ func TestCheck(t *testing.T) {
 		{desc: "next upgrade", installed: "v2", marker: &plan.Plan{Name: "v2", Height: 100}, file: `{"name":"v3","height":200}`, want: "v3"},
 		{desc: "stale older plan is not a downgrade", installed: "v3", marker: &plan.Plan{Name: "v3", Height: 200}, file: `{"name":"v2","height":100}`},
 		{desc: "same height other name ignored", installed: "v2", marker: &plan.Plan{Name: "v2", Height: 100}, file: `{"name":"v3","height":100}`},
+		{desc: "linked by hand without marker, plan written before: not a downgrade", installed: "v3", file: `{"name":"v2","height":100}`, before: true},
+		{desc: "linked by hand without marker, halt written after: applied", installed: "v2", file: `{"name":"v3","height":200}`, want: "v3"},
 		{desc: "unreadable marker: no decision, so no downgrade", installed: "v3", badMarker: true, file: `{"name":"v2","height":100}`, wantErr: true},
 		{desc: "half written", file: `{"name":"v2",`, wantErr: true},
 		{desc: "empty", file: ``, wantErr: true},
@@ -68,6 +72,12 @@ func TestCheck(t *testing.T) {
 			}
 			if tt.file != "-" {
 				if err := os.WriteFile(r.l.UpgradeInfoFile(), []byte(tt.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.before {
+				old := time.Now().Add(-time.Hour)
+				if err := os.Chtimes(r.l.UpgradeInfoFile(), old, old); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -43,6 +43,10 @@ func (r *reactor) prepare(ctx context.Context, in <-chan target, out chan<- read
 			attempt = false
 			rd, err := r.ready(ctx, *cur)
 			switch {
+			case errors.Is(err, errWithdrawn):
+				// detect hands the plan over again if it comes back.
+				r.log.Warn("upgrade no longer pending; not preparing it", "plan", cur.plan, "err", err)
+				cur = nil
 			case err == nil:
 				if failed > 0 {
 					r.log.Info("upgrade binary found", "plan", cur.plan, "path", rd.bin)
@@ -83,6 +87,9 @@ func (r *reactor) prepare(ctx context.Context, in <-chan target, out chan<- read
 }
 
 func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
+	if err := r.confirm(t); err != nil {
+		return ready{}, err
+	}
 	bin := r.l.Bin(r.l.UpgradeDir(t.dir))
 	chmodded, err := layout.CheckBinary(bin)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -135,8 +135,15 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	if created {
 		r.log.Info("created current link", "to", "genesis")
 	}
-	if _, err := r.l.Installed(); err != nil {
+	in, err := r.l.Installed()
+	if err != nil {
 		return process.Exit{}, err
+	}
+	if r.l.Foreign(in) {
+		r.log.Warn("current points outside cosmovisor/: vigil runs it, but it is not genesis nor an upgrade it manages", "current", r.l.Current(), "dir", in.Dir)
+	}
+	if err := r.l.CleanTemps(r.log); err != nil {
+		r.log.Warn("could not remove temporary files left by an earlier run", "err", err)
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -257,6 +258,13 @@ func (r *reactor) start() (*process.Child, error) {
 // end with.
 func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, sigs <-chan os.Signal) (*process.Child, process.Exit, error) {
 	log := r.log.With("plan", rd.plan)
+	if err := r.confirm(rd.target); err != nil {
+		log.Warn("upgrade not applied: its plan no longer stands; the node is left as it is", "err", err)
+		if child != nil {
+			return child, process.Exit{}, nil
+		}
+		return r.restartInstalled()
+	}
 	log.Info("upgrade detected", "to", rd.dir)
 	if child != nil {
 		r.step(rd, "stopping the node")
@@ -300,6 +308,12 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 		return nil, signalExit(s), nil
 	default:
 	}
+	if errors.Is(err, errWithdrawn) {
+		// Stopped for nothing, but nothing was switched: the installed
+		// version runs on.
+		log.Warn("upgrade not applied: its plan no longer stands; starting the installed binary again", "err", err)
+		return r.restartInstalled()
+	}
 	if err != nil {
 		return nil, process.Exit{Code: 1}, err
 	}
@@ -325,8 +339,24 @@ func (r *reactor) upgrade(ctx context.Context, child *process.Child, rd ready, s
 	return next, process.Exit{}, nil
 }
 
+// restartInstalled starts the version `current` names after an upgrade was
+// given up before its switch.
+func (r *reactor) restartInstalled() (*process.Child, process.Exit, error) {
+	next, err := r.start()
+	if err != nil {
+		return nil, process.Exit{Code: 1}, err
+	}
+	return next, process.Exit{}, nil
+}
+
+// applySteps runs what the swap does once the node is down. The plan is
+// confirmed again before each step that changes something and right before
+// the switch: minutes can pass here (a backup, a slow migration).
 func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 	if err := sleep(ctx, r.cfg.RestartDelay); err != nil {
+		return err
+	}
+	if err := r.confirm(rd.target); err != nil {
 		return err
 	}
 	if rd.backup {
@@ -338,6 +368,9 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 		r.log.Info("backup done", "path", res.Path, "strategy", res.Strategy, "files", res.Files, "bytes", res.Bytes, "took", res.Took)
 		r.emit(event.Event{Kind: event.BackupDone, Plan: rd.plan, Path: res.Path, Strategy: string(res.Strategy), Files: res.Files, Bytes: res.Bytes, Took: res.Took})
 	}
+	if err := r.confirm(rd.target); err != nil {
+		return err
+	}
 	r.step(rd, "running pre-upgrade hooks")
 	if err := r.customPreupgrade(ctx, rd.plan); err != nil {
 		return err
@@ -346,6 +379,9 @@ func (r *reactor) applySteps(ctx context.Context, rd ready) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.confirm(rd.target); err != nil {
 		return err
 	}
 	r.step(rd, "switching current")

@@ -126,6 +126,9 @@ func (d *doctor) current() (layout.Installed, bool) {
 	default:
 		d.add(levelOK, "current -> %s (relative, resolves)", link)
 	}
+	if d.l.Foreign(in) {
+		d.add(levelWarn, "current -> %s is outside %s: vigil runs it, but it is neither genesis nor an upgrade directory, so vigil cannot tell its version", in.Dir, d.l.Root())
+	}
 	if in.MarkerErr != nil {
 		d.add(levelFail, "the marker of the installed version is unreadable (%v): vigil will not apply any upgrade-info.json until it is fixed", in.MarkerErr)
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"unicode"
 
 	"github.com/vigilhq/vigil/internal/atomicfile"
+	"github.com/vigilhq/vigil/internal/binfile"
 	"github.com/vigilhq/vigil/reactor/plan"
 )
 
@@ -111,6 +113,14 @@ func (l Layout) Installed() (Installed, error) {
 	return in, nil
 }
 
+// Foreign reports whether in is neither genesis nor a directory under
+// upgrades/: `current` was pointed elsewhere by hand. vigil runs it, but
+// cannot tell its version, and its binary and marker are outside what vigil
+// manages and backs up.
+func (l Layout) Foreign(in Installed) bool {
+	return in.Upgrade == "" && in.Dir != l.GenesisDir()
+}
+
 func kind(st fs.FileInfo) string {
 	if st.IsDir() {
 		return "directory"
@@ -149,17 +159,38 @@ func (l Layout) relink(target string) error {
 	return atomicfile.Symlink(target, l.Current())
 }
 
+// CleanTemps removes what a write of `current` or of a marker killed half-way
+// left behind (`.current.tmp-*`, `upgrades/<dir>/.upgrade-info.json.tmp-*`).
+// Only `vigil run` writes these, so it calls this once it holds the run lock.
+func (l Layout) CleanTemps(log *slog.Logger) error {
+	paths := []string{l.Current()}
+	ents, err := os.ReadDir(l.UpgradesDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			paths = append(paths, filepath.Join(l.UpgradeDir(e.Name()), plan.FileName))
+		}
+	}
+	var errs []error
+	for _, p := range paths {
+		removed, err := atomicfile.RemoveTemps(p)
+		for _, r := range removed {
+			log.Info("removed a temporary file left by an interrupted write", "path", r)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // ReadMarker reads the plan recorded in a version directory; (nil, nil) when
 // there is none.
 func ReadMarker(versionDir string) (*plan.Plan, error) {
-	b, err := os.ReadFile(filepath.Join(versionDir, plan.FileName))
+	p, err := plan.Load(filepath.Join(versionDir, plan.FileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	p, err := plan.Parse(b)
 	if err != nil {
 		return nil, err
 	}
@@ -175,9 +206,13 @@ func (l Layout) WriteMarker(dir string, p plan.Plan) error {
 	return atomicfile.WriteFile(filepath.Join(l.UpgradeDir(dir), plan.FileName), p.Marshal(), 0o644)
 }
 
-// CheckBinary verifies that path is a regular file, adding execute bits where
+// CheckBinary is the one check of a program vigil is about to run (the node,
+// an upgrade binary in prepare, a hook): a regular file whose content this
+// machine can run (binfile.CheckFormat: an ELF for this OS and architecture,
+// or a script). A file that passes but lacks execute bits gets them where
 // read bits are set (cosmovisor makes binaries executable too; operators
-// often forget chmod). It reports whether it changed the mode.
+// often forget chmod); garbage is never made executable. It reports whether
+// it changed the mode.
 func CheckBinary(path string) (chmodded bool, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -185,6 +220,9 @@ func CheckBinary(path string) (chmodded bool, err error) {
 	}
 	if !st.Mode().IsRegular() {
 		return false, fmt.Errorf("%s is not a regular file", path)
+	}
+	if err := binfile.CheckFormat(path); err != nil {
+		return false, err
 	}
 	mode := st.Mode().Perm()
 	want := mode | (mode&0o444)>>2

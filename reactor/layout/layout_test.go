@@ -3,6 +3,7 @@ package layout
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -168,7 +169,7 @@ func TestBadMarkerIsReported(t *testing.T) {
 func TestCheckBinary(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "appd")
-	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	changed, err := CheckBinary(p)
@@ -186,5 +187,37 @@ func TestCheckBinary(t *testing.T) {
 	}
 	if _, err := CheckBinary(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("directory: err = %v", err)
+	}
+}
+
+// A file the machine cannot run fails the check and is never made executable.
+func TestCheckBinaryRefusesWhatCannotRun(t *testing.T) {
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Skip("no /proc/self/exe:", err)
+	}
+	foreign := append([]byte(nil), self[:64]...)
+	foreign[18], foreign[19] = 0x16, 0x00 // e_machine = EM_S390 (little-endian hosts)
+	if runtime.GOARCH == "s390x" {
+		foreign[18], foreign[19] = 0x00, 0x3e // EM_X86_64, big-endian
+	}
+	for name, content := range map[string][]byte{
+		"empty":        nil,
+		"garbage":      []byte("<html>404 Not Found</html>"),
+		"tarball":      {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0},
+		"foreign arch": foreign,
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "appd")
+			if err := os.WriteFile(p, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := CheckBinary(p); err == nil {
+				t.Fatal("CheckBinary accepted it")
+			}
+			if st, _ := os.Stat(p); st.Mode().Perm() != 0o644 {
+				t.Fatalf("mode = %v: a file that cannot run must not be made executable", st.Mode().Perm())
+			}
+		})
 	}
 }
