@@ -38,7 +38,15 @@ const namePrefix = "data-backup-"
 // Name is the folder name of a backup: upgrade, height and UTC time, so two
 // upgrades on the same day never share a folder (cosmovisor's do).
 func Name(upgrade string, height int64, at time.Time) string {
-	return fmt.Sprintf("%s%s-%d-%s", namePrefix, upgrade, height, at.UTC().Format("20060102T150405Z"))
+	return NamePrefix(upgrade, height) + at.UTC().Format(nameTime)
+}
+
+const nameTime = "20060102T150405Z"
+
+// NamePrefix is what the names of all backups of one upgrade directory at
+// one height start with.
+func NamePrefix(upgrade string, height int64) string {
+	return fmt.Sprintf("%s%s-%d-", namePrefix, upgrade, height)
 }
 
 // Manifest describes a complete backup; it is stored as ManifestFile.
