@@ -56,6 +56,15 @@ func newDataBackup(cfg Config, log *slog.Logger) dataBackup {
 }
 
 func (b dataBackup) Check(_ context.Context, p plan.Plan) (bool, error) {
+	// A resumed upgrade whose halt is already backed up needs no room for a
+	// second copy: asking for it would keep a chain halted on a disk that
+	// held exactly one. Backup checks again that the data still matches.
+	if dir, err := b.l.DirName(p.Name); err == nil {
+		if f, ok := b.reusable(p, dir); ok {
+			b.log.Info("backup planned: this halt is already backed up, no new copy needed while the data matches it", "path", f.Path)
+			return true, nil
+		}
+	}
 	sp, err := backup.Estimate(b.l.DataDir(), b.dest, b.strategy, b.log)
 	if err != nil {
 		return false, fmt.Errorf("estimate the backup: %w", err)
@@ -102,10 +111,21 @@ func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup
 // followed by a run (the node's sign state kept, a file touched) does not.
 func (b dataBackup) reuse(p plan.Plan, dir string) (backup.Result, bool) {
 	start := time.Now()
+	f, ok := b.reusable(p, dir)
+	if !ok {
+		return backup.Result{}, false
+	}
+	b.log.Info("reusing the backup of this halt taken by an earlier run: the data has not changed since", "path", f.Path, "upgrade", f.Upgrade, "height", f.Height)
+	return backup.Result{Path: f.Path, Strategy: f.Strategy, Files: f.Files, Bytes: f.Bytes, Took: time.Since(start)}, true
+}
+
+// reusable returns the newest complete backup of this halt that data/ still
+// matches.
+func (b dataBackup) reusable(p plan.Plan, dir string) (backup.Info, bool) {
 	found, err := backup.OfHalt(b.dest, b.l.DataDir(), dir, p.Name, p.Height)
 	if err != nil {
 		b.log.Warn("cannot look for an earlier backup of this halt; taking a new one", "dir", b.dest, "err", err)
-		return backup.Result{}, false
+		return backup.Info{}, false
 	}
 	for i := len(found) - 1; i >= 0; i-- {
 		f := found[i]
@@ -113,15 +133,13 @@ func (b dataBackup) reuse(p plan.Plan, dir string) (backup.Result, bool) {
 		switch {
 		case err != nil:
 			b.log.Warn("cannot compare the data with an earlier backup of this halt; taking a new one", "path", f.Path, "err", err)
-			return backup.Result{}, false
-		case !same:
-			b.log.Info("an earlier backup of this halt no longer matches the data; taking a new one", "path", f.Path, "why", why)
-			continue
+			return backup.Info{}, false
+		case same:
+			return f, true
 		}
-		b.log.Info("reusing the backup of this halt taken by an earlier run: the data has not changed since", "path", f.Path, "upgrade", f.Upgrade, "height", f.Height)
-		return backup.Result{Path: f.Path, Strategy: f.Strategy, Files: f.Files, Bytes: f.Bytes, Took: time.Since(start)}, true
+		b.log.Info("an earlier backup of this halt no longer matches the data; taking a new one", "path", f.Path, "why", why)
 	}
-	return backup.Result{}, false
+	return backup.Info{}, false
 }
 
 func (b dataBackup) Retain(context.Context) error {

@@ -25,12 +25,17 @@ import (
 // returns the wrapper that runs a command in that namespace and the path
 // under which the test itself reaches dir's content (/proc/<pid>/root/dir).
 func dataVolume(t *testing.T, dir string) (wrap []string, view func(elem ...string) string) {
+	return tmpfsVolume(t, dir, "64m")
+}
+
+// tmpfsVolume is dataVolume with a tmpfs of the given size ("8m").
+func tmpfsVolume(t *testing.T, dir, size string) (wrap []string, view func(elem ...string) string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
-		`mount -t tmpfs -o size=64m tmpfs "$0" && echo mounted && exec sleep 3600`, dir)
+		`mount -t tmpfs -o size="$1" tmpfs "$0" && echo mounted && exec sleep 3600`, dir, size)
 	out, err := cmd.StdoutPipe()
 	must(t, err)
 	cmd.Stderr = os.Stderr

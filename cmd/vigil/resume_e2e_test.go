@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,12 +17,29 @@ import (
 
 // A vigil killed after the backup, in a slow pre-upgrade hook: the next one
 // applies the upgrade with the backup already taken of that halt (the node
-// never ran in between), not with one more.
+// never ran in between), not with one more. "full" puts the backups on a
+// tmpfs that holds one backup but not two: the resumed run must not wait
+// for room it does not need.
 func TestE2EResumedUpgradeReusesBackup(t *testing.T) {
 	t.Parallel()
+	for _, full := range []bool{false, true} {
+		name := "home"
+		if full {
+			name = "full"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			resumeAfterKill(t, full)
+		})
+	}
+}
+
+func resumeAfterKill(t *testing.T, full bool) {
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	must(t, os.MkdirAll(h.path("data", "application.db"), 0o755))
-	must(t, os.WriteFile(h.path("data", "application.db", "000001.ldb"), bytes.Repeat([]byte("x"), 1<<20), 0o644))
+	for i := range 4 {
+		must(t, os.WriteFile(h.path("data", "application.db", fmt.Sprintf("%06d.ldb", i)), bytes.Repeat([]byte{byte(i)}, 1<<20), 0o644))
+	}
 	// Slow the first time only; its pid is kept to end it.
 	script := "#!/bin/sh\nif [ ! -e hook.slept ]; then : > hook.slept; echo $$ > hook.pid; exec sleep 300; fi\necho \"custom $1 $2\" >> fakeapp.log\n"
 	must(t, os.MkdirAll(h.root("hooks"), 0o755))
@@ -34,8 +52,24 @@ func TestE2EResumedUpgradeReusesBackup(t *testing.T) {
 			}
 		}
 	})
+	var wrap []string
+	backups := func() []string { m, _ := filepath.Glob(h.path("data-backup-*")); return m }
+	if full {
+		// 8 MiB: the 4 MiB copy and its margin (5%) fit once, not twice.
+		dest := t.TempDir()
+		var view func(...string) string
+		wrap, view = tmpfsVolume(t, dest, "8m")
+		env = append(env, "DAEMON_DATA_BACKUP_DIR="+dest, "VIGIL_BACKUP_MODE=copy")
+		backups = func() []string {
+			m, _ := filepath.Glob(view("data-backup-*"))
+			for i := range m {
+				m[i] = filepath.Join(dest, filepath.Base(m[i]))
+			}
+			return m
+		}
+	}
 
-	v := h.start(append([]string{"run"}, nodeArgs...), env...)
+	v := h.startWrapped(wrap, append([]string{"run"}, nodeArgs...), env...)
 	v.waitMsg("backup done")
 	v.waitFor("the slow hook", func() bool { _, err := os.Stat(h.path("hook.pid")); return err == nil })
 	var first string
@@ -60,7 +94,7 @@ func TestE2EResumedUpgradeReusesBackup(t *testing.T) {
 	}
 	h.assertCurrent("genesis")
 
-	v = h.start(append([]string{"run"}, nodeArgs...), env...)
+	v = h.startWrapped(wrap, append([]string{"run"}, nodeArgs...), env...)
 	v.waitLog(startLine("v2"))
 	h.assertCurrent("upgrades/v2")
 	h.assertOrder("custom v2 100", "v2 pre-upgrade", startLine("v2"))
@@ -84,9 +118,11 @@ func TestE2EResumedUpgradeReusesBackup(t *testing.T) {
 	if code := v.stop(); code != v2TermCode {
 		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
 	}
-	bs, _ := filepath.Glob(h.path("data-backup-*"))
-	if len(bs) != 1 || bs[0] != first {
+	if bs := backups(); len(bs) != 1 || bs[0] != first {
 		t.Fatalf("backups %q, want only %s", bs, first)
+	}
+	if full {
+		return // the backups live in the namespace
 	}
 	var list []backupJSON
 	lv, code := h.run([]string{"backup", "list", "--json"})
