@@ -38,7 +38,15 @@ const namePrefix = "data-backup-"
 // Name is the folder name of a backup: upgrade, height and UTC time, so two
 // upgrades on the same day never share a folder (cosmovisor's do).
 func Name(upgrade string, height int64, at time.Time) string {
-	return fmt.Sprintf("%s%s-%d-%s", namePrefix, upgrade, height, at.UTC().Format("20060102T150405Z"))
+	return NamePrefix(upgrade, height) + at.UTC().Format(nameTime)
+}
+
+const nameTime = "20060102T150405Z"
+
+// NamePrefix is what the names of all backups of one upgrade directory at
+// one height start with.
+func NamePrefix(upgrade string, height int64) string {
+	return fmt.Sprintf("%s%s-%d-", namePrefix, upgrade, height)
 }
 
 // Manifest describes a complete backup; it is stored as ManifestFile.
@@ -53,6 +61,9 @@ type Manifest struct {
 	// ("genesis", "upgrades/v2"): the version that ran on this data.
 	Current string `json:"current"`
 	Src     string `json:"src"`
+	// Target is the directory actually copied when Src is a symlink (data/
+	// on another volume); empty otherwise.
+	Target string `json:"target,omitempty"`
 }
 
 // Options are the inputs of Take besides the paths.
@@ -77,8 +88,10 @@ type Result struct {
 	Took     time.Duration
 }
 
-// Take backs up src into destParent/name. It fails, removing its partial
-// output, if the destination exists or anything cannot be backed up.
+// Take backs up src into destParent/name. When src is a symlink, the
+// directory it points to is backed up (as a directory, not a link). It
+// fails, removing its partial output, if the destination exists, src
+// dangles, or anything cannot be backed up.
 func Take(ctx context.Context, src, destParent, name string, o Options) (res Result, err error) {
 	start := time.Now()
 	log := o.Logger
@@ -95,7 +108,15 @@ func Take(ctx context.Context, src, destParent, name string, o Options) (res Res
 	if _, err := os.Lstat(final); err == nil {
 		return Result{}, errors.New("the backup already exists")
 	}
-	strategy, err := choose(src, destParent, o.Strategy, log)
+	real, err := resolveSrc(src)
+	if err != nil {
+		return Result{}, err
+	}
+	target := ""
+	if real != src {
+		target = real
+	}
+	strategy, err := choose(real, destParent, o.Strategy, log)
 	if err != nil {
 		return Result{}, err
 	}
@@ -121,14 +142,14 @@ func Take(ctx context.Context, src, destParent, name string, o Options) (res Res
 		}
 	}()
 
-	log.Info("backup started", "src", src, "to", final, "strategy", strategy)
+	log.Info("backup started", "src", src, "real", real, "to", final, "strategy", strategy)
 	e := &engine{strategy: strategy, log: log}
 	stop := e.progress(log, "backup progress", start, o.progressEvery)
-	err = e.tree(ctx, src, partial, "", func() error {
+	err = e.tree(ctx, real, partial, "", func() error {
 		return writeManifest(partial, Manifest{
 			Upgrade: o.Upgrade, Height: o.Height, Time: start.UTC().Truncate(time.Second),
 			Strategy: strategy, Files: int(e.files.Load()), Bytes: e.bytes.Load(),
-			Current: o.Current, Src: src,
+			Current: o.Current, Src: src, Target: target,
 		})
 	})
 	stop()
@@ -170,7 +191,8 @@ func ReadManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
-// choose resolves the strategy for copying src into destParent.
+// choose resolves the strategy for copying src (a real directory, not a
+// link to one) into destParent.
 func choose(src, destParent string, want Strategy, log *slog.Logger) (Strategy, error) {
 	switch want {
 	case "", Auto, Reflink, Hardlink, Copy:
@@ -197,6 +219,10 @@ func choose(src, destParent string, want Strategy, log *slog.Logger) (Strategy, 
 	}
 	if same {
 		return Hardlink, nil
+	}
+	if want == Hardlink {
+		log.Warn("hard links are impossible: the backup destination is on another filesystem than the data; copying instead", "src", src, "dest", destParent)
+		return Copy, nil
 	}
 	log.Info("backup destination is on another filesystem than the data: hard links are impossible, copying", "src", src, "dest", destParent)
 	return Copy, nil

@@ -31,6 +31,11 @@
 // destination), then Hardlink when source and destination share a device,
 // then Copy.
 //
+// A data directory that is a symlink (data/ on its own volume) is resolved
+// once, by ResolveData: every strategy, the estimate and Restore work on
+// the directory it points to, and its filesystem decides the strategy. A
+// dangling link is an error (*DanglingError), never an empty backup.
+//
 // # Safety
 //
 // A backup must be taken only after the node has exited: a copy of a live
@@ -51,7 +56,8 @@
 // Restore copies a backup (with the same strategies) into a fresh
 // directory beside data/ and swaps it in with two renames, moving the old
 // data/ aside to "data.replaced-<UTC time>": a failure at any point leaves
-// the old data in place. It keeps the live priv_validator_state.json when
+// the old data in place. A data/ symlink is kept: the swap happens beside
+// its target, on the data volume. It keeps the live priv_validator_state.json when
 // that one is ahead (height, round, step), so a validator cannot sign twice.
 //
 // # Concurrency

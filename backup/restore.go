@@ -34,7 +34,10 @@ type Restored struct {
 	Took        time.Duration
 }
 
-// Restore replaces dataDir with the backup at backupPath. The backup is
+// Restore replaces dataDir with the backup at backupPath. When dataDir is a
+// symlink, the link is kept and the directory it points to is replaced, on
+// its own filesystem; a dangling link, or a link to the root of a mounted
+// filesystem, is refused. The backup is
 // copied (with the strategy Auto picks, the manifest left out) into a new
 // directory beside dataDir, the live priv_validator_state.json is carried
 // over if it is ahead, then dataDir is renamed to "<dataDir>.replaced-<UTC
@@ -52,12 +55,22 @@ func Restore(ctx context.Context, backupPath, dataDir string, log *slog.Logger) 
 	if err != nil {
 		return res, fmt.Errorf("%s is not a complete vigil backup: %w", backupPath, err)
 	}
-	// A data/ that is a symlink (to a bigger disk) stays one: swap its target.
-	real := dataDir
-	if r, err := filepath.EvalSymlinks(dataDir); err == nil {
-		real = r
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	// A data/ that is a symlink (to a bigger disk) stays one: its target is
+	// swapped, beside itself, on the data volume. A dangling link is refused
+	// (ResolveData): restoring "into" it would put a directory on the home's
+	// volume in place of the link.
+	dl, err := ResolveData(dataDir)
+	if err != nil {
 		return res, err
+	}
+	real := dl.Real
+	if dl.MountRoot {
+		// A mount point cannot be renamed, and a copy beside it would land
+		// on the parent filesystem: swapping its content instead would be
+		// many renames, not one, and a crash among them would mix two
+		// versions of the databases.
+		return res, fmt.Errorf("%s is the root of a mounted filesystem: it cannot be moved aside in one rename; "+
+			"restore by hand (move its content into a subdirectory, then copy %s into it), or point %s at a directory inside that filesystem", real, backupPath, dataDir)
 	}
 	parent := filepath.Dir(real)
 	stamp := start.UTC().Format("20060102T150405Z")

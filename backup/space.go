@@ -42,9 +42,9 @@ func (s Space) Err() error {
 	return nil
 }
 
-// Estimate walks src (stat only: the node may still be running) and tells
-// what a backup into destParent with strategy s would need, for the
-// strategy Take would pick now:
+// Estimate walks src, or what it links to (stat only: the node may still be
+// running), and tells what a backup into destParent with strategy s would
+// need, for the strategy Take would pick now:
 //
 //   - Copy: every file rounded up to the destination's block size (only the
 //     allocated part of a sparse file), one block per directory;
@@ -57,6 +57,12 @@ func (s Space) Err() error {
 func Estimate(src, destParent string, s Strategy, log *slog.Logger) (Space, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	// The node's data/ may be a symlink to another volume: count what it
+	// points to, and pick the strategy by that volume.
+	src, err := resolveSrc(src)
+	if err != nil {
+		return Space{}, err
 	}
 	strategy, err := choose(src, destParent, s, log)
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Info is one complete backup found in a directory.
@@ -124,4 +127,109 @@ func CleanPartials(dir string, log *slog.Logger) ([]string, error) {
 		removed = append(removed, p)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// OfHalt returns the complete backups in dir of src taken for the upgrade
+// upgradeDir (named upgrade in the plan) at height, oldest first.
+func OfHalt(dir, src, upgradeDir, upgrade string, height int64) ([]Info, error) {
+	all, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	prefix := NamePrefix(upgradeDir, height)
+	var out []Info
+	for _, b := range all {
+		// The prefix alone is ambiguous ("v2" at 100 and "v2-100" at 5 share
+		// "data-backup-v2-100-"): the rest must be the time, and the manifest
+		// must agree.
+		rest, ok := strings.CutPrefix(b.Name, prefix)
+		if !ok {
+			continue
+		}
+		if _, err := time.Parse(nameTime, rest); err != nil {
+			continue
+		}
+		if b.Upgrade != upgrade || b.Height != height || filepath.Clean(b.Src) != filepath.Clean(src) {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// SameData reports whether the backup at backupPath holds what src (or the
+// directory it links to) holds now: the same entries, the same symlink
+// targets, and regular files of the same size and modification time (every
+// strategy keeps those). Any write by a node since the backup changes at
+// least one. When they differ, why says where first.
+func SameData(src, backupPath string) (same bool, why string, err error) {
+	real, err := resolveSrc(src)
+	if err != nil {
+		return false, "", err
+	}
+	type sig struct {
+		mode       uint32
+		size       int64
+		mtime      unix.Timespec
+		linkTarget string
+	}
+	read := func(root, skip string) (map[string]sig, error) {
+		m := map[string]sig{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			if rel == "." || rel == skip {
+				return nil
+			}
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				return &fs.PathError{Op: "lstat", Path: p, Err: err}
+			}
+			s := sig{mode: st.Mode & unix.S_IFMT}
+			switch s.mode {
+			case unix.S_IFREG:
+				s.size, s.mtime = st.Size, st.Mtim
+			case unix.S_IFLNK:
+				if s.linkTarget, err = os.Readlink(p); err != nil {
+					return err
+				}
+			case unix.S_IFDIR:
+			default:
+				return nil // never backed up
+			}
+			m[rel] = s
+			return nil
+		})
+		return m, err
+	}
+	have, err := read(real, "")
+	if err != nil {
+		return false, "", err
+	}
+	backed, err := read(backupPath, ManifestFile)
+	if err != nil {
+		return false, "", err
+	}
+	for rel, b := range backed {
+		h, ok := have[rel]
+		switch {
+		case !ok:
+			return false, rel + " is gone from the data", nil
+		case h != b:
+			return false, rel + " differs", nil
+		}
+	}
+	if len(have) != len(backed) {
+		for rel := range have {
+			if _, ok := backed[rel]; !ok {
+				return false, rel + " is new in the data", nil
+			}
+		}
+	}
+	return true, "", nil
 }

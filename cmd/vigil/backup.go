@@ -56,6 +56,15 @@ func newDataBackup(cfg Config, log *slog.Logger) dataBackup {
 }
 
 func (b dataBackup) Check(_ context.Context, p plan.Plan) (bool, error) {
+	// A resumed upgrade whose halt is already backed up needs no room for a
+	// second copy: asking for it would keep a chain halted on a disk that
+	// held exactly one. Backup checks again that the data still matches.
+	if dir, err := b.l.DirName(p.Name); err == nil {
+		if f, ok := b.reusable(p, dir); ok {
+			b.log.Info("backup planned: this halt is already backed up, no new copy needed while the data matches it", "path", f.Path)
+			return true, nil
+		}
+	}
 	sp, err := backup.Estimate(b.l.DataDir(), b.dest, b.strategy, b.log)
 	if err != nil {
 		return false, fmt.Errorf("estimate the backup: %w", err)
@@ -77,6 +86,9 @@ func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup
 	if err != nil {
 		return backup.Result{}, fmt.Errorf("read %s: %w", b.l.Current(), err)
 	}
+	if res, ok := b.reuse(p, dir); ok {
+		return res, nil
+	}
 	// A second backup of one upgrade within a second (restore, then run
 	// again at once) must not collide with the first.
 	at := time.Now()
@@ -89,6 +101,45 @@ func (b dataBackup) Backup(ctx context.Context, p plan.Plan, dir string) (backup
 	return backup.Take(ctx, b.l.DataDir(), b.dest, backup.Name(dir, p.Height, at), backup.Options{
 		Strategy: b.strategy, Logger: b.log, Upgrade: p.Name, Height: p.Height, Current: cur,
 	})
+}
+
+// reuse finds a complete backup of this very halt taken by an earlier vigil
+// that was killed before the switch (in a slow pre-upgrade hook, say): the
+// node never ran since (no binary runs while an upgrade is pending), so a
+// second copy would only cost the time and the space of one more. It is
+// reused only if data/ still matches it file for file, which a restore
+// followed by a run (the node's sign state kept, a file touched) does not.
+func (b dataBackup) reuse(p plan.Plan, dir string) (backup.Result, bool) {
+	start := time.Now()
+	f, ok := b.reusable(p, dir)
+	if !ok {
+		return backup.Result{}, false
+	}
+	b.log.Info("reusing the backup of this halt taken by an earlier run: the data has not changed since", "path", f.Path, "upgrade", f.Upgrade, "height", f.Height)
+	return backup.Result{Path: f.Path, Strategy: f.Strategy, Files: f.Files, Bytes: f.Bytes, Took: time.Since(start)}, true
+}
+
+// reusable returns the newest complete backup of this halt that data/ still
+// matches.
+func (b dataBackup) reusable(p plan.Plan, dir string) (backup.Info, bool) {
+	found, err := backup.OfHalt(b.dest, b.l.DataDir(), dir, p.Name, p.Height)
+	if err != nil {
+		b.log.Warn("cannot look for an earlier backup of this halt; taking a new one", "dir", b.dest, "err", err)
+		return backup.Info{}, false
+	}
+	for i := len(found) - 1; i >= 0; i-- {
+		f := found[i]
+		same, why, err := backup.SameData(b.l.DataDir(), f.Path)
+		switch {
+		case err != nil:
+			b.log.Warn("cannot compare the data with an earlier backup of this halt; taking a new one", "path", f.Path, "err", err)
+			return backup.Info{}, false
+		case same:
+			return f, true
+		}
+		b.log.Info("an earlier backup of this halt no longer matches the data; taking a new one", "path", f.Path, "why", why)
+	}
+	return backup.Info{}, false
 }
 
 func (b dataBackup) Retain(context.Context) error {

@@ -145,17 +145,45 @@ func (d *doctor) current() (layout.Installed, bool) {
 	return in, true
 }
 
+// dataDir checks data/ and says how it is laid out: a symlink to another
+// volume is common, and decides which backup strategies are possible.
 func (d *doctor) dataDir() {
 	dir := d.l.DataDir()
-	st, err := os.Stat(dir)
+	dl, err := backup.ResolveData(dir)
+	var dangling *backup.DanglingError
 	switch {
+	case errors.As(err, &dangling):
+		d.add(levelFail, "data/ -> %s: the link dangles (is the data volume mounted?): `vigil run` refuses to start and no backup can be taken", dangling.Link)
+		return
 	case err != nil:
 		d.add(levelFail, "data directory: %v: `vigil run` refuses to start", err)
-	case !st.IsDir():
-		d.add(levelFail, "%s is not a directory: `vigil run` refuses to start", dir)
-	default:
+		return
+	case !dl.Exists:
+		d.add(levelFail, "data directory %s does not exist: `vigil run` refuses to start", dir)
+		return
+	case !dl.IsLink():
 		d.add(levelOK, "data directory %s exists", dir)
+	default:
+		where := "on the same filesystem as $DAEMON_HOME"
+		if same, err := sameFS(dl.Real, d.l.Home); err == nil && !same {
+			where = "on another filesystem than $DAEMON_HOME"
+		}
+		d.add(levelOK, "data/ -> %s (symlink, %s): backups and restores use %s, the link is kept", dl.Real, where, dl.Real)
 	}
+	if dl.MountRoot {
+		d.add(levelWarn, "%s is the root of a mounted filesystem: `vigil backup restore` cannot move it aside and refuses; point data/ at a directory inside that filesystem to be able to restore", dl.Real)
+	}
+}
+
+func sameFS(a, b string) (bool, error) {
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		return false, err
+	}
+	return sa.Dev == sb.Dev, nil
 }
 
 // backupDir checks that the backup taken at the halt can be written and will
@@ -179,7 +207,8 @@ func (d *doctor) backupDir() {
 		d.add(levelFail, "backup directory %s is not writable by this user (%v): the backup at the halt will fail and the upgrade with it", dir, err)
 		return
 	}
-	if _, err := os.Stat(d.l.DataDir()); err != nil {
+	dl, err := backup.ResolveData(d.l.DataDir())
+	if err != nil || !dl.Exists {
 		return // reported by dataDir
 	}
 	sp, err := backup.Estimate(d.l.DataDir(), dir, backup.Strategy(d.cfg.BackupMode), nil)
@@ -195,7 +224,12 @@ func (d *doctor) backupDir() {
 		}
 		return
 	}
-	d.add(levelOK, "backup directory %s: writable, %s strategy needs about %s, %s free", dir, sp.Strategy, humanBytes(int64(sp.Need)), humanBytes(int64(sp.Free)))
+	why := ""
+	if same, err := sameFS(dl.Real, dir); err == nil && !same {
+		// The usual cost of data/ on its own volume with backups in the home.
+		why = fmt.Sprintf(" (the data at %s is on another filesystem: reflinks and hard links are impossible, the backup is a full copy)", dl.Real)
+	}
+	d.add(levelOK, "backup directory %s: writable, %s strategy%s needs about %s, %s free", dir, sp.Strategy, why, humanBytes(int64(sp.Need)), humanBytes(int64(sp.Free)))
 }
 
 func (d *doctor) preupgradeScript() {
