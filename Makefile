@@ -1,11 +1,16 @@
-.PHONY: build test demo bench
+.PHONY: build test demo bench fuzz
 # The release build: no symbol table or DWARF (11 MiB instead of 16 MiB).
 build:
 	go build -trimpath -ldflags="-s -w" -o bin/vigil ./cmd/vigil
 # The Go tests, then the real simapp upgrade (CI runs the same two, via .ci/run).
 test:
 	go test -race -count=1 ./...
+	./testdata/fuzz.sh 10s
 	./testdata/devnet/run.sh --ci
+# Each fuzz target for a while (seeds in each package's testdata/fuzz); FUZZTIME=5m make fuzz for longer.
+FUZZTIME ?= 1m
+fuzz:
+	./testdata/fuzz.sh $(FUZZTIME)
 demo:
 	./testdata/demo.sh
 # The cmd/vigil benchmarks take at least 20 samples per run themselves, hence 1x.
