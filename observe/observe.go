@@ -419,7 +419,10 @@ func (w *writer) loop(ctx context.Context) {
 func (w *writer) write(s Status) {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
-		err = atomicfile.WriteFile(w.o.file, append(b, '\n'), 0o644)
+		// Atomic for readers, not durable: it is rewritten at every event
+		// and at the next start, and its fsyncs would queue the marker's
+		// and `current`'s behind them on the upgrade path.
+		err = atomicfile.Replace(w.o.file, append(b, '\n'), 0o644)
 	}
 	switch {
 	case err != nil && !w.failing:

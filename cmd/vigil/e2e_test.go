@@ -290,6 +290,12 @@ func (h *home) start(args []string, extra ...string) *vigilProc {
 // itself. Signals sent with v.signal reach the wrapper.
 func (h *home) startWrapped(wrapper, args []string, extra ...string) *vigilProc {
 	h.t.Helper()
+	return h.startArgv(append(append(slices.Clone(wrapper), vigilBin), args...), extra...)
+}
+
+// startArgv runs argv (vigil, or a program standing in for it) as start does.
+func (h *home) startArgv(argv []string, extra ...string) *vigilProc {
+	h.t.Helper()
 	procSeq.Lock()
 	procSeq.n++
 	n := procSeq.n
@@ -303,7 +309,6 @@ func (h *home) startWrapped(wrapper, args []string, extra ...string) *vigilProc 
 	must(h.t, err)
 	se, err := os.Create(v.stderr)
 	must(h.t, err)
-	argv := append(append(slices.Clone(wrapper), vigilBin), args...)
 	v.cmd = exec.Command(argv[0], argv[1:]...)
 	v.cmd.Env = h.baseEnv(extra...)
 	v.cmd.Dir = h.out

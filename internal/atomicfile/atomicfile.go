@@ -20,8 +20,25 @@ import (
 	"strings"
 )
 
-// WriteFile writes data to path atomically with the given permissions.
-func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
+// WriteFile writes data to path atomically and durably with the given
+// permissions.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	if err := write(path, data, perm, true); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Replace writes data to path atomically but not durably: a reader never
+// sees a half-written file, but after a power loss the old content (or
+// none) may be back. For files that are rewritten often and rebuilt at the
+// next start (the status file), where two fsyncs per write would only slow
+// the writes that must be durable (the marker, `current`).
+func Replace(path string, data []byte, perm fs.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+func write(path string, data []byte, perm fs.FileMode, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
@@ -40,8 +57,10 @@ func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if durable {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("write %s: sync: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -49,7 +68,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return SyncDir(dir)
+	return nil
 }
 
 // Symlink points the link at path to target, atomically: a temporary link is

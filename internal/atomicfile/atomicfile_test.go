@@ -8,23 +8,42 @@ import (
 )
 
 func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{"WriteFile": WriteFile, "Replace": Replace} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "f.json")
+			if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(p, []byte("new"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(p)
+			if err != nil || string(got) != "new" {
+				t.Fatalf("content = %q, %v", got, err)
+			}
+			st, _ := os.Stat(p)
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("perm = %v, want 0600", st.Mode().Perm())
+			}
+			assertOnly(t, dir, "f.json")
+		})
+	}
+}
+
+func TestRemoveTemps(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "f.json")
-	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
-		t.Fatal(err)
+	p := filepath.Join(dir, "current")
+	for _, n := range []string{".current.tmp-1a2b", ".current.tmp-x", "current", ".other.tmp-1", "current.tmp-1"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := WriteFile(p, []byte("new"), 0o600); err != nil {
-		t.Fatal(err)
+	removed, err := RemoveTemps(p)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("RemoveTemps = %v, %v; want the two .current.tmp-* files", removed, err)
 	}
-	got, err := os.ReadFile(p)
-	if err != nil || string(got) != "new" {
-		t.Fatalf("content = %q, %v", got, err)
-	}
-	st, _ := os.Stat(p)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("perm = %v, want 0600", st.Mode().Perm())
-	}
-	assertOnly(t, dir, "f.json")
+	assertOnly(t, dir, ".other.tmp-1", "current", "current.tmp-1")
 }
 
 func TestWriteFileMissingDirFails(t *testing.T) {
