@@ -239,6 +239,9 @@ func (r *reactor) start() (*process.Child, error) {
 		// app is asked to stop gracefully.
 		ParentDeathSignal: syscall.SIGTERM,
 		OwnGroup:          r.cfg.OwnGroup,
+		// Recorded for the next vigil: the parent-death SIGTERM does not
+		// end a node that ignores it or flushes for long (EndLeftovers).
+		Track: r.procs.track("node"),
 	})
 	if err != nil {
 		return nil, err
