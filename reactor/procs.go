@@ -78,7 +78,10 @@ func (t roleTracker) Started(c *process.Child) {
 func (t roleTracker) Reaped(c *process.Child) {
 	t.p.mu.Lock()
 	defer t.p.mu.Unlock()
-	if _, ok := t.p.live[c.Pid()]; !ok {
+	// The start time guards against a new child that got the same pid
+	// before this waiter got here.
+	id, _ := c.Ident()
+	if e, ok := t.p.live[c.Pid()]; !ok || e.Start != id.Start {
 		return
 	}
 	delete(t.p.live, c.Pid())

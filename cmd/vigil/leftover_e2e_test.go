@@ -187,6 +187,32 @@ func TestE2ELeftoverHook(t *testing.T) {
 	}
 }
 
+// TestE2EInterruptedHookEndsGroup: the operator stops vigil while pre-upgrade waits for its
+// migration. pre-upgrade obeys SIGTERM, the migration ignores it: it is killed after the hook's
+// grace (10 s) rather than left running after vigil has exited.
+func TestE2EInterruptedHookEndsGroup(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": obj{"migration": "1m"}})
+	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
+	v.waitFor("the migration's pid", func() bool { return len(h.logPrefixed("v2 migration pid ")) == 1 })
+	mig, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed("v2 migration pid ")[0], "v2 migration pid "))
+	must(t, err)
+	t.Cleanup(func() {
+		if pidAlive(mig) {
+			syscall.Kill(mig, syscall.SIGKILL)
+		}
+	})
+	v.signal(syscall.SIGTERM)
+	if code := v.wait(); code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("vigil exit code %d, want %d", code, 128+int(syscall.SIGTERM))
+	}
+	if pidAlive(mig) {
+		t.Fatalf("the migration %d outlived the interrupted hook and vigil", mig)
+	}
+	h.assertNoLog("v2 migration done")
+	h.assertCurrent("genesis")
+}
+
 // TestE2EStopEscalates: one SIGTERM to vigil while a node that ignores it runs normally: the node
 // is killed after DAEMON_SHUTDOWN_GRACE and vigil exits with its status.
 func TestE2EStopEscalates(t *testing.T) {
