@@ -99,6 +99,26 @@
 // a subreaper, daemons that double-fork to detach would stay tied to vigil,
 // and there is nothing vigil could do with them but reap them.
 //
+// # Strays: children an earlier vigil left behind (Linux)
+//
+// When vigil is SIGKILLed, its children get the parent-death signal, but a
+// node that ignores SIGTERM or takes long to flush lives on, re-parented.
+// Child.Ident names a child by pid, start time (field 22 of /proc/<pid>/stat,
+// which a recycled pid does not share), process group, session and boot id;
+// Spec.Track is told when each child starts and is reaped, so the caller can
+// keep that on disk. EndStray, given such a record, stops what is left:
+// SIGTERM to the process and to each live member of its group (same group,
+// same session, started no earlier), SIGKILL after the grace, and returns
+// when all are gone, polling /proc because they are not our children. Each
+// process is signalled through a pidfd opened before its start time is
+// checked, so a stranger that got the pid is never signalled; a pid that
+// runs another process now means nothing of the record is left (the kernel
+// does not recycle a pid still in use as a group id).
+//
+// Run and Output, once an interrupted child's leader is reaped, end what is
+// left of its group the same way: a hook's descendant that ignores SIGTERM
+// does not outlive the hook.
+//
 // # Exit codes
 //
 // Exit.Code is the child's exit status when it exited on its own. When a

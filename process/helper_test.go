@@ -93,6 +93,22 @@ func runHelper(mode string, args []string) int {
 		_ = cmd.Wait()
 		return 0
 
+	case "stubborn-group": // stubborn-group PIDFILE RECORDFILE [exit]: an "ignore-term" grandchild in our group; then exit, or wait for it (dying of SIGTERM)
+		cmd := exec.Command(mustExecutable(), args[1])
+		cmd.Env = helperEnviron("ignore-term")
+		if err := cmd.Start(); err != nil {
+			return 101
+		}
+		for !fileHasLine(args[1], "ready") {
+			time.Sleep(time.Millisecond)
+		}
+		writeFileAtomic(args[0], strconv.Itoa(cmd.Process.Pid))
+		if len(args) > 2 && args[2] == "exit" {
+			return 0 // without waiting: the grandchild stays behind in our group
+		}
+		_ = cmd.Wait()
+		return 0
+
 	case "leave-group": // leave-group PGID READYFILE: join group PGID, then like trap-term
 		pgid, err := strconv.Atoi(args[0])
 		if err != nil {

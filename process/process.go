@@ -37,6 +37,10 @@ type Spec struct {
 	// ParentDeathSignal is sent to the child by the kernel when its parent
 	// dies (Linux Pdeathsig); 0 means none. Ignored on other systems.
 	ParentDeathSignal syscall.Signal
+
+	// Track, if set, is told when the child starts and when it has been
+	// reaped (see Tracker).
+	Track Tracker
 }
 
 // Exit describes how the child ended.
@@ -72,6 +76,8 @@ type StopResult struct {
 type Child struct {
 	pid      int
 	ownGroup bool
+	ident    Ident // read by the waiter before Start returns
+	track    Tracker
 	done     chan struct{}
 
 	// Written by the waiter before done is closed, read only after.
@@ -111,7 +117,7 @@ func Start(spec Spec) (*Child, error) {
 		cmd.Stderr = spec.Stderr
 	}
 
-	c := &Child{ownGroup: spec.OwnGroup, done: make(chan struct{})}
+	c := &Child{ownGroup: spec.OwnGroup, track: spec.Track, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go c.wait(cmd, started)
 	if err := <-started; err != nil {
@@ -140,6 +146,11 @@ func (c *Child) wait(cmd *exec.Cmd, started chan<- error) {
 		return
 	}
 	c.pid = cmd.Process.Pid
+	// Only this goroutine reaps the child, so its pid is still its own here.
+	c.ident = identOf(c.pid, c.ownGroup)
+	if c.track != nil {
+		c.track.Started(c)
+	}
 	started <- nil
 
 	// Not unlocking is deliberate: when this goroutine returns, the runtime
@@ -163,6 +174,9 @@ func (c *Child) wait(cmd *exec.Cmd, started chan<- error) {
 	c.markExited() // For systems where awaitExit cannot wait without reaping.
 	c.exit = exitOf(cmd.ProcessState)
 	c.reapedAt = time.Now()
+	if c.track != nil {
+		c.track.Reaped(c)
+	}
 	close(c.done)
 }
 

@@ -38,7 +38,17 @@ func (c *Child) finish(ctx context.Context, grace time.Duration) (Exit, error) {
 	}
 	// The child may have exited at the same moment; Stop then just reports it.
 	res := c.Stop(context.Background(), grace)
-	return res.Exit, fmt.Errorf("process: pid %d stopped: %w", c.Pid(), context.Cause(ctx))
+	err := fmt.Errorf("process: pid %d stopped: %w", c.Pid(), context.Cause(ctx))
+	// Stop is done once the leader is reaped, and a leader that obeys SIGTERM
+	// can leave a descendant that ignores it (a hook's migration). Stopping
+	// means the whole group: what is left of it gets SIGKILL after the rest
+	// of the grace.
+	if id, ok := c.Ident(); ok && id.Pgid != 0 {
+		if _, gerr := EndStray(context.Background(), id, max(grace-res.Took, 0)); gerr != nil {
+			err = errors.Join(err, gerr)
+		}
+	}
+	return res.Exit, err
 }
 
 // Output is Run with the child's standard output and error captured together,

@@ -28,6 +28,22 @@
 // writes the file and dies at once, or a vigil restarted at the upgrade
 // height, never starts the old binary again.
 //
+// # What a killed vigil leaves behind
+//
+// Every child (the node, a hook) is started with a process.Tracker that
+// keeps layout.ProcsFile equal to the children started and not yet reaped
+// (procRecord, the one place that writes it). EndLeftovers, called by cmd
+// with the run lock held and before Run, ends what that file names: a
+// killed vigil's node that ignored the parent-death SIGTERM, or a hook's
+// group, so that nothing starts, backs up or switches beside them.
+//
+// # Stop signals
+//
+// The operator's first TERM or INT is forwarded and arms a timer of
+// ShutdownGrace, after which the node is killed. A repeat of the same signal
+// kills at once only if it comes stopDebounce (1 s) after the first; sooner,
+// it is the same request sent twice and is only forwarded.
+//
 // Run owns the goroutines: it cancels them when supervise returns and waits for
 // every one before returning.
 package reactor

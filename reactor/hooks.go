@@ -30,7 +30,7 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 	if _, err := layout.CheckBinary(script); err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE: %w", err)
 	}
-	out, exit, err := runHook(ctx, r.l.Home, script, p.Name, strconv.FormatInt(p.Height, 10))
+	out, exit, err := r.runHook(ctx, r.l.Home, script, p.Name, strconv.FormatInt(p.Height, 10))
 	if err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE %s: %w", script, err)
 	}
@@ -45,7 +45,7 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 // leaves `current` on the old version (cosmovisor runs it after).
 func (r *reactor) preUpgrade(ctx context.Context, bin string) error {
 	for attempt := 1; ; attempt++ {
-		out, exit, err := runHook(ctx, "", bin, "pre-upgrade")
+		out, exit, err := r.runHook(ctx, "", bin, "pre-upgrade")
 		if err != nil {
 			return fmt.Errorf("pre-upgrade: %w", err)
 		}
@@ -76,8 +76,11 @@ const hookGrace = 10 * time.Second
 // runHook runs a short-lived command with stdout and stderr captured for the
 // log. It goes through the process package, never os/exec, so that vigil as
 // PID 1 does not reap the hook behind its waiter's back. Cancelling ctx sends
-// SIGTERM to the hook's process group, then SIGKILL after hookGrace.
-func runHook(ctx context.Context, dir, path string, args ...string) (string, process.Exit, error) {
+// SIGTERM to the hook's process group, then SIGKILL after hookGrace to what
+// is left of the group, the leader or not. The hook is recorded like the
+// node: if vigil is killed while it runs, the next vigil ends its group
+// before it runs anything (EndLeftovers), so a hook never runs twice at once.
+func (r *reactor) runHook(ctx context.Context, dir, path string, args ...string) (string, process.Exit, error) {
 	out, exit, err := process.Output(ctx, process.Spec{
 		Path: path,
 		Args: args,
@@ -86,6 +89,7 @@ func runHook(ctx context.Context, dir, path string, args ...string) (string, pro
 		OwnGroup: true,
 		// A hook never outlives a SIGKILLed vigil.
 		ParentDeathSignal: syscall.SIGTERM,
+		Track:             r.procs.track("hook"),
 	}, hookGrace)
 	return strings.TrimSpace(string(out)), exit, err
 }

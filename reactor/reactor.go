@@ -100,7 +100,8 @@ type reactor struct {
 	cfg      Config
 	l        layout.Layout
 	log      *slog.Logger
-	stopping sync.Once // the Stopping event is sent once
+	procs    *procRecord // what runs, for the vigil after us; nil in some tests
+	stopping sync.Once   // the Stopping event is sent once
 }
 
 func (r *reactor) emit(e event.Event) { r.cfg.Observe.Emit(e) }
@@ -128,6 +129,7 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 		cfg.RestartBackoff = time.Second
 	}
 	r := &reactor{cfg: cfg, l: cfg.Layout, log: cfg.Logger}
+	r.procs = newProcRecord(r.l.ProcsFile(), r.log)
 	created, err := r.l.EnsureCurrent()
 	if err != nil {
 		return process.Exit{}, err

@@ -25,6 +25,10 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		stopped = stopSignals{}
 		crashes = newCrashPolicy(r.cfg)
 		restart <-chan time.Time // fires when a crashed app is due to start again
+		// escalate fires DAEMON_SHUTDOWN_GRACE after the operator's first
+		// stop signal: a node that ignores it is killed then, as in an
+		// upgrade's stop, rather than keep vigil up for ever.
+		escalate <-chan time.Time
 	)
 	// Reconcile before the first start: never run the old binary while an
 	// upgrade is pending (design invariant 2).
@@ -40,6 +44,12 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		r.log.Info("upgrade pending at start; applying it before starting the app", "plan", pending.plan)
 	}
 	defer func() { crashes.stop() }()
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
+		}
+	}()
 	for {
 		var done <-chan struct{}
 		if child != nil {
@@ -66,14 +76,26 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 				}
 				continue
 			}
-			if stopped.repeat(s) {
+			first := isStop(s) && !stopped.any()
+			if stopped.repeat(s, time.Now()) {
 				r.log.Warn("second stop signal: killing app", "signal", s.String())
 				child.Kill()
 				continue
 			}
+			if first {
+				graceTimer = time.NewTimer(r.cfg.ShutdownGrace)
+				escalate = graceTimer.C
+			}
 			r.log.Info("forwarding signal", "signal", s.String(), "pid", child.Pid())
 			if err := child.Signal(s); err != nil {
 				r.log.Debug("signal not delivered", "signal", s.String(), "err", err)
+			}
+
+		case <-escalate:
+			escalate = nil
+			if child != nil {
+				r.log.Warn("shutdown grace exceeded, killing app", "grace", r.cfg.ShutdownGrace, "pid", child.Pid())
+				child.Kill()
 			}
 
 		case <-done:
@@ -240,6 +262,9 @@ func (r *reactor) start() (*process.Child, error) {
 		// app is asked to stop gracefully.
 		ParentDeathSignal: syscall.SIGTERM,
 		OwnGroup:          r.cfg.OwnGroup,
+		// Recorded for the next vigil: the parent-death SIGTERM does not
+		// end a node that ignores it or flushes for long (EndLeftovers).
+		Track: r.procs.track("node"),
 	})
 	if err != nil {
 		return nil, err
@@ -422,7 +447,7 @@ func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit proces
 			child.Kill()
 		case sig := <-sigs:
 			s, _ := sig.(syscall.Signal)
-			if stopped.repeat(s) {
+			if stopped.repeat(s, time.Now()) {
 				r.log.Warn("second stop signal: killing app", "signal", s.String())
 				killed = true
 				child.Kill()
@@ -437,19 +462,34 @@ func (r *reactor) stop(child *process.Child, sigs <-chan os.Signal) (exit proces
 	}
 }
 
-// stopSignals remembers which stop signals the operator sent. Only a repeat
-// of the same one escalates to SIGKILL: a halted node ignores SIGINT, so
-// SIGTERM after SIGINT is the gentle next step, not an emergency.
-type stopSignals map[syscall.Signal]bool
+// stopDebounce is how long after the first TERM (or INT) a repeat of it is
+// still taken as the same request rather than a deliberate second one.
+// Scripts and tools send a signal twice in a row (`kill $p; kill $p`,
+// systemd's KillMode=control-group reaching the node and vigil, a
+// `timeout` that re-sends): those arrive within milliseconds and must not
+// turn a graceful stop into a SIGKILL that risks the database. A human who
+// means "kill it now" presses Ctrl-C or runs kill again after more than a
+// second.
+const stopDebounce = time.Second
 
-// repeat records s and reports whether it is a stop signal sent before.
-func (st stopSignals) repeat(s syscall.Signal) bool {
+// stopSignals remembers when the operator first sent each stop signal. Only a
+// repeat of the same one escalates to SIGKILL: a halted node ignores SIGINT,
+// so SIGTERM after SIGINT is the gentle next step, not an emergency.
+type stopSignals map[syscall.Signal]time.Time
+
+// repeat records s, received at now, and reports whether it is a deliberate
+// repeat: a stop signal first sent at least stopDebounce earlier. A repeat
+// within the debounce is treated as the first one again (forwarded only).
+func (st stopSignals) repeat(s syscall.Signal, now time.Time) bool {
 	if !isStop(s) {
 		return false
 	}
-	again := st[s]
-	st[s] = true
-	return again
+	first, seen := st[s]
+	if !seen {
+		st[s] = now
+		return false
+	}
+	return now.Sub(first) >= stopDebounce
 }
 
 func (st stopSignals) any() bool { return len(st) > 0 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/internal/runlock"
+	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
 )
@@ -244,13 +245,36 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// endLeftovers runs with the run lock held, before the reactor: it ends the
+// node and hooks a killed vigil of this home left running (recorded in
+// cosmovisor/vigil.procs), then, as a safety net for what no record names (a
+// node started by hand, a record that could not be written), refuses to go
+// on while a database LOCK under data/ is held: a second node would share
+// the database, and a backup or switch would run under the first.
+func endLeftovers(cfg Config, log *slog.Logger) error {
+	if err := reactor.EndLeftovers(context.Background(), cfg.layout(), cfg.ShutdownGrace, log); err != nil {
+		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
+	}
+	held, err := nodeLocks(cfg.DataDir())
+	if err != nil {
+		return fmt.Errorf("check the database locks: %w", err)
+	}
+	if len(held) > 0 {
+		return fmt.Errorf("a process holds %s: a node is already running on this home outside vigil; stop it first (vigil will not start a second node on the same database)", strings.Join(held, ", "))
+	}
+	return nil
+}
+
 // nodeLocks lists the database LOCK files under data/ that a process holds:
-// the node runs (without vigil, or vigil's lock would have said so).
+// the node runs (without vigil, or vigil's lock would have said so). LevelDB
+// and friends keep one in each database directory (data/*/LOCK); data/LOCK
+// covers a database opened at data/ itself.
 func nodeLocks(dataDir string) ([]string, error) {
 	locks, err := filepath.Glob(filepath.Join(dataDir, "*", "LOCK"))
 	if err != nil {
 		return nil, err
 	}
+	locks = append(locks, filepath.Join(dataDir, "LOCK"))
 	var held []string
 	for _, p := range locks {
 		h, err := runlock.Held(p)

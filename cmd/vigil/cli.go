@@ -142,6 +142,13 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		return exitError
 	}
 	defer lock.Release()
+	// Before anything starts, backs up or switches: end what a killed vigil
+	// of this home left running, and refuse to start a second node on a
+	// database that something else has open.
+	if err := endLeftovers(cfg, log); err != nil {
+		printError(stderr, err)
+		return exitError
+	}
 	obs, err := startObserver(cfg, log) // metrics and probes (VIGIL_LISTEN), status file
 	if err != nil {
 		printError(stderr, err)

@@ -41,6 +41,11 @@ func (l Layout) UpgradesDir() string     { return filepath.Join(l.Root(), "upgra
 func (l Layout) DataDir() string         { return filepath.Join(l.Home, "data") }
 func (l Layout) UpgradeInfoFile() string { return filepath.Join(l.DataDir(), plan.FileName) }
 
+// ProcsFile records the processes a running vigil has started and not yet
+// reaped (the node, a hook), beside the run lock, so that the next vigil can
+// end what a killed one left behind.
+func (l Layout) ProcsFile() string { return filepath.Join(l.Root(), "vigil.procs") }
+
 // UpgradeDir is the absolute directory of the upgrade whose directory name is dir.
 func (l Layout) UpgradeDir(dir string) string { return filepath.Join(l.UpgradesDir(), dir) }
 

@@ -6,7 +6,8 @@
 // several binaries.
 //
 // Subcommands: "pre-upgrade" (exits with the next code of the configured list), "version"
-// (prints "fakeapp <version>"), "__orphan-parent" and "__orphan" (internal, see leaveOrphans);
+// (prints "fakeapp <version>"), "__orphan-parent" and "__orphan" (internal, see leaveOrphans),
+// "__migration" (internal, see migration);
 // anything else runs the node. Standard library only: it is built by
 // the tests with `go build`, and must not depend on vigil.
 package main
@@ -48,6 +49,11 @@ type behaviour struct {
 	Orphans      int      `json:"orphans"`     // at start, leave this many orphans (grandchildren whose parent exits)
 	OrphanLife   string   `json:"orphan_life"` // how long each orphan lives once re-parented
 	LogEnv       []string `json:"log_env"`     // at start, log "env NAME=value" or "env NAME unset" for each
+	// Migration makes pre-upgrade run a "migration" child for this long and wait for it. The
+	// migration stays in pre-upgrade's process group, ignores SIGTERM, and holds an flock on
+	// data/MIGRATION.LOCK: a second one running at the same time logs "migration lock held" and
+	// fails. It logs "migration start", "migration pid N" and "migration done".
+	Migration string `json:"migration"`
 }
 
 type app struct {
@@ -76,6 +82,8 @@ func main() {
 		os.Exit(a.orphanParent(args[1:]))
 	case "__orphan":
 		os.Exit(a.orphan(args[1:]))
+	case "__migration":
+		os.Exit(a.migration(args[1:]))
 	default:
 		os.Exit(a.run(args))
 	}
@@ -149,6 +157,20 @@ func (a *app) preUpgrade() int {
 		fmt.Fprintln(os.Stderr, "fakeapp: count:", err)
 	}
 	code := codes[min(n, len(codes)-1)]
+	if a.beh.Migration != "" {
+		// Like a real migration tool the hook waits for; pre-upgrade itself keeps SIGTERM's
+		// default action, so the kernel's parent-death signal ends it and leaves the migration.
+		exe, err := os.Executable()
+		if err != nil {
+			return 2
+		}
+		cmd := exec.Command(exe, "__migration", a.beh.Migration)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "fakeapp: migration:", err)
+			return 30
+		}
+	}
 	if code == -1 {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the kill is delivered asynchronously
@@ -315,6 +337,25 @@ func parseDuration(s string) time.Duration {
 		os.Exit(2)
 	}
 	return d
+}
+
+// migration is pre-upgrade's long-running child: it ignores SIGTERM and refuses to run beside
+// another migration of the same home (an flock, as a database would hold).
+func (a *app) migration(args []string) int {
+	signal.Ignore(syscall.SIGTERM)
+	f, err := os.OpenFile(filepath.Join(a.home, "data", "MIGRATION.LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
+	if err != nil {
+		a.logf("migration lock held: %v", err)
+		return 3
+	}
+	a.logf("migration start")
+	a.logf("migration pid %d", os.Getpid())
+	time.Sleep(parseDuration(args[0]))
+	a.logf("migration done")
+	return 0
 }
 
 // leaveOrphans makes orphans the way daemonizing helpers do: a child starts the grandchildren and

@@ -1,0 +1,169 @@
+package reactor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/reactor/layout"
+)
+
+// procEntry is one process in the record file.
+type procEntry struct {
+	Role string `json:"role"` // "node" or "hook": for the log only
+	process.Ident
+}
+
+// procsFile is the content of layout.ProcsFile.
+type procsFile struct {
+	Procs []procEntry `json:"procs"`
+}
+
+// procRecord keeps layout.ProcsFile equal to the set of children vigil has
+// started and not reaped, so that a vigil started after this one was killed
+// can end them (EndLeftovers) before it starts, backs up or switches
+// anything. It is the only writer of the file; the run lock makes sure no
+// other vigil writes it meanwhile.
+//
+// The file is replaced by rename, never fsynced: the node start is on the
+// upgrade's hot path, and what the record guards against is a dead vigil,
+// whose writes the page cache keeps; a kernel crash ends the node as well.
+type procRecord struct {
+	path string
+	log  *slog.Logger
+
+	mu   sync.Mutex // the waiter goroutines of several children call in
+	live map[int]procEntry
+}
+
+func newProcRecord(path string, log *slog.Logger) *procRecord {
+	return &procRecord{path: path, log: log, live: map[int]procEntry{}}
+}
+
+// track returns the process.Tracker that records children of this role. A
+// nil record tracks nothing (reactors built by tests).
+func (p *procRecord) track(role string) process.Tracker {
+	if p == nil {
+		return nil
+	}
+	return roleTracker{p, role}
+}
+
+type roleTracker struct {
+	p    *procRecord
+	role string
+}
+
+func (t roleTracker) Started(c *process.Child) {
+	id, ok := c.Ident()
+	if !ok {
+		t.p.log.Warn("cannot identify the child; a vigil started after this one is killed will not find it", "role", t.role, "pid", c.Pid())
+		return
+	}
+	t.p.mu.Lock()
+	defer t.p.mu.Unlock()
+	t.p.live[c.Pid()] = procEntry{Role: t.role, Ident: id}
+	t.p.writeLocked()
+}
+
+func (t roleTracker) Reaped(c *process.Child) {
+	t.p.mu.Lock()
+	defer t.p.mu.Unlock()
+	// The start time guards against a new child that got the same pid
+	// before this waiter got here.
+	id, _ := c.Ident()
+	if e, ok := t.p.live[c.Pid()]; !ok || e.Start != id.Start {
+		return
+	}
+	delete(t.p.live, c.Pid())
+	t.p.writeLocked()
+}
+
+// writeLocked replaces the file with the live set, or removes it when none
+// runs. A failure is logged, not returned: it must not stop the node, and
+// the DB lock check at the next start is the safety net.
+func (p *procRecord) writeLocked() {
+	if len(p.live) == 0 {
+		if err := os.Remove(p.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			p.log.Warn("cannot clear the process record", "path", p.path, "err", err)
+		}
+		return
+	}
+	var f procsFile
+	for _, e := range p.live {
+		f.Procs = append(f.Procs, e)
+	}
+	slices.SortFunc(f.Procs, func(a, b procEntry) int { return a.Pid - b.Pid })
+	b, err := json.Marshal(f)
+	if err == nil {
+		tmp := filepath.Join(filepath.Dir(p.path), "."+filepath.Base(p.path)+".tmp")
+		if err = os.WriteFile(tmp, b, 0o644); err == nil {
+			err = os.Rename(tmp, p.path)
+		}
+	}
+	if err != nil {
+		p.log.Warn("cannot write the process record", "path", p.path, "err", err)
+	}
+}
+
+// EndLeftovers ends the processes that an earlier vigil of this home recorded
+// in layout.ProcsFile and did not reap, because it was killed: the node (a
+// node that ignores the parent-death SIGTERM, or takes long to flush, lives
+// on) and hooks with their process groups. Each gets SIGTERM, SIGKILL after
+// grace, and EndLeftovers returns once all are gone; then it removes the
+// record. A recorded pid that now runs another process is left alone. Call
+// it with the run lock held, before Run.
+func EndLeftovers(ctx context.Context, l layout.Layout, grace time.Duration, log *slog.Logger) error {
+	path := l.ProcsFile()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read process record: %w", err)
+	}
+	var f procsFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		// Only a crash of the machine (no fsync) can leave it so, and that
+		// ended every process it named.
+		log.Warn("process record unreadable; ignoring it", "path", path, "err", err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, e := range f.Procs {
+		wg.Go(func() {
+			res, err := process.EndStray(ctx, e.Ident, grace)
+			switch {
+			case err != nil:
+				err = fmt.Errorf("end %s (pid %d) left by an earlier vigil: %w", e.Role, e.Pid, err)
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			case res.NotOurs:
+				log.Info("recorded pid runs another process now; left alone", "role", e.Role, "pid", e.Pid)
+			case len(res.Pids) > 0:
+				log.Warn("ended a process left running by an earlier vigil", "role", e.Role, "pid", e.Pid, "pids", res.Pids, "killed", res.Killed, "grace", grace)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove process record: %w", err)
+	}
+	return nil
+}
