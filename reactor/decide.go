@@ -92,7 +92,9 @@ func unmarked(l layout.Layout, in layout.Installed) (State, error) {
 	if err != nil {
 		return Blocked, fmt.Errorf("current points at upgrades/%s, which has no marker, and %w", in.Upgrade, err)
 	}
-	if file.ModTime().After(link.ModTime()) {
+	// Not before, rather than after: file times tick coarsely (a jiffy), so a
+	// halt written just after a switch can carry the switch's very time.
+	if !file.ModTime().Before(link.ModTime()) {
 		return Pending, nil
 	}
 	return Older, fmt.Errorf("current was pointed at upgrades/%s (by hand: it has no %s marker) after this plan was written, so the plan may be older than what runs; "+

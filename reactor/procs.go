@@ -8,11 +8,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor/layout"
 )
@@ -105,10 +105,7 @@ func (p *procRecord) writeLocked() {
 	slices.SortFunc(f.Procs, func(a, b procEntry) int { return a.Pid - b.Pid })
 	b, err := json.Marshal(f)
 	if err == nil {
-		tmp := filepath.Join(filepath.Dir(p.path), "."+filepath.Base(p.path)+".tmp")
-		if err = os.WriteFile(tmp, b, 0o644); err == nil {
-			err = os.Rename(tmp, p.path)
-		}
+		err = atomicfile.Replace(p.path, b, 0o644)
 	}
 	if err != nil {
 		p.log.Warn("cannot write the process record", "path", p.path, "err", err)

@@ -165,10 +165,11 @@ func (l Layout) relink(target string) error {
 }
 
 // CleanTemps removes what a write of `current` or of a marker killed half-way
-// left behind (`.current.tmp-*`, `upgrades/<dir>/.upgrade-info.json.tmp-*`).
+// left behind (`.current.tmp-*`, `.vigil.procs.tmp-*`,
+// `upgrades/<dir>/.upgrade-info.json.tmp-*`).
 // Only `vigil run` writes these, so it calls this once it holds the run lock.
 func (l Layout) CleanTemps(log *slog.Logger) error {
-	paths := []string{l.Current()}
+	paths := []string{l.Current(), l.ProcsFile()}
 	ents, err := os.ReadDir(l.UpgradesDir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
