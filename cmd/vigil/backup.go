@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/layout"
@@ -45,9 +46,9 @@ type dataBackup struct {
 	log           *slog.Logger
 }
 
-func newDataBackup(cfg Config, log *slog.Logger) dataBackup {
+func newDataBackup(cfg config.Config, log *slog.Logger) dataBackup {
 	return dataBackup{
-		l:             cfg.layout(),
+		l:             cfg.Layout(),
 		dest:          cfg.BackupDir,
 		strategy:      backup.Strategy(cfg.BackupMode),
 		keep:          cfg.BackupKeep,
@@ -73,10 +74,10 @@ func (b dataBackup) Check(_ context.Context, p plan.Plan) (bool, error) {
 	b.log.Info("backup planned", "strategy", sp.Strategy, "files", sp.Files, "bytes", sp.Bytes, "need", sp.Need, "free", sp.Free, "dir", sp.Dir)
 	if err := sp.Err(); err != nil {
 		if b.skipIfNoSpace {
-			b.log.Error("NO BACKUP will be taken for this upgrade: not enough space and "+EnvBackupIfNoSpace+"=skip", "plan", p, "err", err)
+			b.log.Error("NO BACKUP will be taken for this upgrade: not enough space and "+config.EnvBackupIfNoSpace+"=skip", "plan", p, "err", err)
 			return false, nil
 		}
-		return false, fmt.Errorf("%w; free space or set %s/%s, or %s=skip", err, EnvBackupMode, EnvBackupDir, EnvBackupIfNoSpace)
+		return false, fmt.Errorf("%w; free space or set %s/%s, or %s=skip", err, config.EnvBackupMode, config.EnvBackupDir, config.EnvBackupIfNoSpace)
 	}
 	return true, nil
 }
@@ -149,14 +150,14 @@ func (b dataBackup) Retain(context.Context) error {
 }
 
 // runLockPath is held by `vigil run` for its lifetime.
-func runLockPath(cfg Config) string { return filepath.Join(cfg.Root(), "vigil.lock") }
+func runLockPath(cfg config.Config) string { return filepath.Join(cfg.Root(), "vigil.lock") }
 
 // lockHome takes the run lock for `vigil run` and, now that no other vigil
 // can be writing one, removes the partial backups a killed vigil left.
-func lockHome(cfg Config, log *slog.Logger) (*runlock.Lock, error) {
+func lockHome(cfg config.Config, log *slog.Logger) (*runlock.Lock, error) {
 	lock, err := runlock.Acquire(runLockPath(cfg))
 	if errors.Is(err, runlock.ErrHeld) {
-		return nil, fmt.Errorf("another vigil is already running on %s=%s: %w", EnvHome, cfg.Home, err)
+		return nil, fmt.Errorf("another vigil is already running on %s=%s: %w", config.EnvHome, cfg.Home, err)
 	}
 	if err != nil {
 		return nil, err
@@ -207,7 +208,7 @@ type backupJSON struct {
 	Src      string    `json:"src"`
 }
 
-func backupList(cfg Config, w io.Writer, asJSON bool) error {
+func backupList(cfg config.Config, w io.Writer, asJSON bool) error {
 	list, err := backup.List(cfg.BackupDir)
 	if err != nil {
 		return fmt.Errorf("list backups in %s: %w", cfg.BackupDir, err)
@@ -288,8 +289,8 @@ func nodeLocks(dataDir string) ([]string, error) {
 	return held, nil
 }
 
-func backupRestore(cfg Config, name string, w io.Writer, log *slog.Logger) error {
-	l := cfg.layout()
+func backupRestore(cfg config.Config, name string, w io.Writer, log *slog.Logger) error {
+	l := cfg.Layout()
 	// Held for the whole restore, so that a `vigil run` cannot start meanwhile.
 	lock, err := runlock.Acquire(runLockPath(cfg))
 	if errors.Is(err, runlock.ErrHeld) {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor"
 	"github.com/vigilhq/vigil/reactor/event"
@@ -101,16 +102,16 @@ func printError(w io.Writer, err error) {
 // loadConfig reads the settings from the environment and the file named by
 // --cosmovisor-config (or, with short, -c) in args, and returns the other args.
 // `run` passes short=false: every other argument belongs to the app.
-func loadConfig(args []string, getenv getenvFunc, short bool) (Config, []string, error) {
+func loadConfig(args []string, getenv getenvFunc, short bool) (config.Config, []string, error) {
 	file, rest, err := ExtractConfigFlag(args)
 	if err != nil {
-		return Config{}, nil, fmt.Errorf("failed to parse cosmovisor config: %w", err)
+		return config.Config{}, nil, fmt.Errorf("failed to parse cosmovisor config: %w", err)
 	}
 	if file == "" && short {
 		for i, a := range rest {
 			if a == "-c" {
 				if i+1 >= len(rest) {
-					return Config{}, nil, errors.New("-c requires an argument")
+					return config.Config{}, nil, errors.New("-c requires an argument")
 				}
 				file = rest[i+1]
 				rest = append(rest[:i:i], rest[i+2:]...)
@@ -118,12 +119,8 @@ func loadConfig(args []string, getenv getenvFunc, short bool) (Config, []string,
 			}
 		}
 	}
-	cfg, err := LoadConfig(getenv, file)
+	cfg, err := config.Load(getenv, file)
 	return cfg, rest, err
-}
-
-func (c Config) layout() layout.Layout {
-	return layout.Layout{Home: c.Home, Name: c.Name, Recase: !c.DisableRecase}
 }
 
 func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
@@ -170,7 +167,7 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		}
 	}
 
-	l := cfg.layout()
+	l := cfg.Layout()
 	rc := reactor.Config{
 		Layout: l,
 		Args:   appArgs,
@@ -252,13 +249,13 @@ func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc
 	}
 	var in layout.Installed
 	if err == nil {
-		in, err = cfg.layout().Installed()
+		in, err = cfg.Layout().Installed()
 	}
 	if err != nil {
 		printError(stderr, fmt.Errorf("failed to run version command: %w", err))
 		return exitError
 	}
-	cmd := exec.Command(cfg.layout().Bin(in.Dir), append([]string{"version"}, appArgs...)...)
+	cmd := exec.Command(cfg.Layout().Bin(in.Dir), append([]string{"version"}, appArgs...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if err := cmd.Run(); err != nil {
 		printError(stderr, fmt.Errorf("failed to run version command: %w", err))

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/internal/binfile"
 	"github.com/vigilhq/vigil/reactor/layout"
 )
@@ -30,7 +31,7 @@ const (
 type finding struct{ level, msg string }
 
 type doctor struct {
-	cfg      Config
+	cfg      config.Config
 	l        layout.Layout
 	timeout  time.Duration
 	findings []finding
@@ -81,7 +82,7 @@ func doctorCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	if err != nil {
 		return err
 	}
-	d := &doctor{cfg: cfg, l: cfg.layout(), timeout: o.timeout}
+	d := &doctor{cfg: cfg, l: cfg.Layout(), timeout: o.timeout}
 	d.run()
 	for _, f := range d.findings {
 		fmt.Fprintf(stdout, "%-4s  %s\n", f.level, f.msg)
@@ -94,7 +95,7 @@ func doctorCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 
 func (d *doctor) run() {
 	if st, err := os.Stat(d.l.Root()); err != nil || !st.IsDir() {
-		d.add(levelFail, "%s is not a directory: not a cosmovisor/vigil home; %s", d.l.Root(), initHint)
+		d.add(levelFail, "%s is not a directory: not a cosmovisor/vigil home; %s", d.l.Root(), config.InitHint)
 		return
 	}
 	in, ok := d.current()
@@ -190,17 +191,17 @@ func sameFS(a, b string) (bool, error) {
 // fit, with the estimate the backup itself makes before the stop.
 func (d *doctor) backupDir() {
 	if d.cfg.SkipBackup {
-		d.add(levelWarn, "%s is set: no backup of data/ is taken before an upgrade; a failed migration cannot be rolled back", EnvSkipBackup)
+		d.add(levelWarn, "%s is set: no backup of data/ is taken before an upgrade; a failed migration cannot be rolled back", config.EnvSkipBackup)
 		return
 	}
 	dir := d.cfg.BackupDir
 	st, err := os.Stat(dir)
 	switch {
 	case err != nil:
-		d.add(levelFail, "backup directory: %v: vigil will not start (%s)", err, EnvBackupDir)
+		d.add(levelFail, "backup directory: %v: vigil will not start (%s)", err, config.EnvBackupDir)
 		return
 	case !st.IsDir():
-		d.add(levelFail, "backup directory %s is not a directory (%s)", dir, EnvBackupDir)
+		d.add(levelFail, "backup directory %s is not a directory (%s)", dir, config.EnvBackupDir)
 		return
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
@@ -218,9 +219,9 @@ func (d *doctor) backupDir() {
 	}
 	if err := sp.Err(); err != nil {
 		if d.cfg.BackupIfNoSpace == "skip" {
-			d.add(levelWarn, "%v: with %s=skip the upgrade will go on WITHOUT a backup", err, EnvBackupIfNoSpace)
+			d.add(levelWarn, "%v: with %s=skip the upgrade will go on WITHOUT a backup", err, config.EnvBackupIfNoSpace)
 		} else {
-			d.add(levelFail, "%v: the upgrade will wait at the halt until there is room (or set %s=skip)", err, EnvBackupIfNoSpace)
+			d.add(levelFail, "%v: the upgrade will wait at the halt until there is room (or set %s=skip)", err, config.EnvBackupIfNoSpace)
 		}
 		return
 	}
@@ -238,10 +239,10 @@ func (d *doctor) preupgradeScript() {
 	}
 	path := filepath.Join(d.l.Root(), d.cfg.CustomPreupgrade)
 	if err := binfile.Check(path); err != nil {
-		d.add(levelFail, "%s: %v: every upgrade will fail at the halt", EnvCustomPreupgrade, err)
+		d.add(levelFail, "%s: %v: every upgrade will fail at the halt", config.EnvCustomPreupgrade, err)
 		return
 	}
-	d.add(levelOK, "%s %s is a program", EnvCustomPreupgrade, path)
+	d.add(levelOK, "%s %s is a program", config.EnvCustomPreupgrade, path)
 }
 
 // staged checks every upgrades/<dir>/bin/<name>. Upgrades already behind the
@@ -258,7 +259,7 @@ func (d *doctor) staged(in layout.Installed, haveCurrent bool) {
 		where := "upgrades/" + s.dir
 		if d.l.Recase && s.dir != strings.ToLower(s.dir) {
 			d.add(levelWarn, "%s can never be used: plan names are lowercased (%s is off), so a plan %q looks for upgrades/%s; rename the directory",
-				where, EnvDisableRecase, s.dir, strings.ToLower(s.dir))
+				where, config.EnvDisableRecase, s.dir, strings.ToLower(s.dir))
 			continue
 		}
 		if err := s.err; err != nil {
@@ -323,7 +324,7 @@ func (d *doctor) pending(p *pendingReport) {
 			if e.Name() != p.Dir && strings.EqualFold(e.Name(), p.Dir) {
 				rule := "names are lowercased"
 				if !d.l.Recase {
-					rule = EnvDisableRecase + " is on: the case is kept"
+					rule = config.EnvDisableRecase + " is on: the case is kept"
 				}
 				d.add(levelFail, "%s: vigil looks for upgrades/%s (%s) but only upgrades/%s exists: at the halt it will not find the binary; rename the directory",
 					what, p.Dir, rule, e.Name())
@@ -332,7 +333,7 @@ func (d *doctor) pending(p *pendingReport) {
 		}
 	}
 	if d.cfg.AllowDownload {
-		d.add(levelWarn, "%s: %s is not staged; vigil will download it (%s): stage it now to not depend on the network at the halt", what, p.Binary, EnvAllowDownload)
+		d.add(levelWarn, "%s: %s is not staged; vigil will download it (%s): stage it now to not depend on the network at the halt", what, p.Binary, config.EnvAllowDownload)
 		return
 	}
 	d.add(levelFail, "%s: %s is missing and downloads are off: at the halt the node stays down until it is put there", what, p.Binary)

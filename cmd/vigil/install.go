@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/reactor/layout"
 	"github.com/vigilhq/vigil/reactor/plan"
@@ -29,11 +30,11 @@ func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	case st.IsDir():
 		return errors.New("invalid path to executable: must not be a directory")
 	}
-	cfg, err := LoadConfig(getenv, "")
+	cfg, err := config.Load(getenv, "")
 	if err != nil {
 		return err
 	}
-	l := cfg.layout()
+	l := cfg.Layout()
 	genBin := l.Bin(l.GenesisDir())
 	if err := os.MkdirAll(filepath.Dir(genBin), 0o750); err != nil {
 		return err
@@ -97,7 +98,7 @@ func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	if err := cfg.Validate(false); err != nil {
 		return err
 	}
-	l := cfg.layout()
+	l := cfg.Layout()
 	name, exe := pos[0], pos[1]
 	dir, err := l.DirName(name)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/vigilhq/vigil/config"
 )
 
 // NewLogger builds vigil's logger from the config, writing to w (stderr: stdout belongs to the
@@ -13,12 +15,12 @@ import (
 // DisableLogs gives a logger that discards everything. The level token is coloured only for text
 // output when cfg.ColorLogs is set and isTerminal is true: escape codes in a file or a journal are
 // noise, and in JSON they would corrupt the document.
-func NewLogger(cfg Config, w io.Writer, isTerminal bool) *slog.Logger {
+func NewLogger(cfg config.Config, w io.Writer, isTerminal bool) *slog.Logger {
 	if cfg.DisableLogs {
 		return slog.New(slog.DiscardHandler)
 	}
 	layout := cfg.TimeLayout()
-	if cfg.LogFormat == "json" && cfg.Sources[EnvTimeFormat] == SourceDefault {
+	if cfg.LogFormat == "json" && cfg.Sources[config.EnvTimeFormat] == config.SourceDefault {
 		// JSON goes to log collectors: the cosmovisor default (kitchen,
 		// "3:04PM") has no date. An explicit setting is still honoured.
 		layout = time.RFC3339Nano

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/config"
 )
 
-func loggerConfig(mutate func(*Config)) Config {
+func loggerConfig(mutate func(*config.Config)) config.Config {
 	c := defaultConfig()
 	if mutate != nil {
 		mutate(&c)
@@ -59,7 +61,7 @@ func TestNewLoggerText(t *testing.T) {
 
 func TestNewLoggerJSON(t *testing.T) {
 	var buf bytes.Buffer
-	log := NewLogger(loggerConfig(func(c *Config) {
+	log := NewLogger(loggerConfig(func(c *config.Config) {
 		c.LogFormat = "json"
 		c.TimeFormat = "rfc3339nano"
 		c.ColorLogs = true
@@ -95,7 +97,7 @@ func TestNewLoggerLevels(t *testing.T) {
 		for _, format := range []string{"text", "json"} {
 			t.Run(tt.level.String()+"/"+format, func(t *testing.T) {
 				var buf bytes.Buffer
-				log := NewLogger(loggerConfig(func(c *Config) {
+				log := NewLogger(loggerConfig(func(c *config.Config) {
 					c.LogLevel = tt.level
 					c.LogFormat = format
 				}), &buf, false)
@@ -126,7 +128,7 @@ func TestNewLoggerLevels(t *testing.T) {
 func TestNewLoggerNoTime(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		var buf bytes.Buffer
-		log := NewLogger(loggerConfig(func(c *Config) {
+		log := NewLogger(loggerConfig(func(c *config.Config) {
 			c.TimeFormat = ""
 			c.LogFormat = format
 		}), &buf, false)
@@ -158,7 +160,7 @@ func TestNewLoggerColour(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		log := NewLogger(loggerConfig(func(c *Config) {
+		log := NewLogger(loggerConfig(func(c *config.Config) {
 			c.ColorLogs = tt.colorLogs
 			c.LogLevel = slog.LevelDebug
 		}), &buf, tt.terminal)
@@ -196,7 +198,7 @@ func TestNewLoggerColour(t *testing.T) {
 
 func TestNewLoggerColourWithoutTime(t *testing.T) {
 	var buf bytes.Buffer
-	log := NewLogger(loggerConfig(func(c *Config) { c.TimeFormat = "" }), &buf, true)
+	log := NewLogger(loggerConfig(func(c *config.Config) { c.TimeFormat = "" }), &buf, true)
 	log.Info("i")
 	if got, want := buf.String(), "\x1b[32mlevel=INFO\x1b[0m msg=i\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -205,7 +207,7 @@ func TestNewLoggerColourWithoutTime(t *testing.T) {
 
 func TestNewLoggerDisabled(t *testing.T) {
 	var buf bytes.Buffer
-	log := NewLogger(loggerConfig(func(c *Config) {
+	log := NewLogger(loggerConfig(func(c *config.Config) {
 		c.DisableLogs = true
 		c.LogLevel = slog.LevelDebug
 	}), &buf, true)
@@ -222,7 +224,7 @@ func TestNewLoggerDisabled(t *testing.T) {
 // The colour writer runs under the handler's lock; concurrent logging must not race or interleave.
 func TestNewLoggerColourConcurrent(t *testing.T) {
 	var buf bytes.Buffer
-	log := NewLogger(loggerConfig(func(c *Config) { c.TimeFormat = "" }), &buf, true)
+	log := NewLogger(loggerConfig(func(c *config.Config) { c.TimeFormat = "" }), &buf, true)
 	done := make(chan struct{})
 	for g := range 4 {
 		go func() {
@@ -253,15 +255,15 @@ func TestNewLoggerJSONTimeDefault(t *testing.T) {
 	for _, tc := range []struct {
 		desc, source, want string
 	}{
-		{"default source gives RFC3339Nano", SourceDefault, time.RFC3339Nano},
-		{"explicit kitchen is honoured", SourceEnv, time.Kitchen},
+		{"default source gives RFC3339Nano", config.SourceDefault, time.RFC3339Nano},
+		{"explicit kitchen is honoured", config.SourceEnv, time.Kitchen},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			var buf bytes.Buffer
-			log := NewLogger(loggerConfig(func(c *Config) {
+			log := NewLogger(loggerConfig(func(c *config.Config) {
 				c.LogFormat = "json"
 				c.TimeFormat = "kitchen"
-				c.Sources = map[string]string{EnvTimeFormat: tc.source}
+				c.Sources = map[string]string{config.EnvTimeFormat: tc.source}
 			}), &buf, false)
 			log.Info("x")
 			var rec map[string]any

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/fetch"
 	"github.com/vigilhq/vigil/noderpc"
 	"github.com/vigilhq/vigil/reactor"
@@ -22,7 +23,7 @@ import (
 // setupDownloads gives the reactor a fetcher (DAEMON_ALLOW_DOWNLOAD_BINARIES
 // is on) and, unless VIGIL_PREFETCH_INTERVAL is 0 or the node's RPC cannot
 // be located, the node's RPC as the source of plans to prefetch.
-func setupDownloads(rc *reactor.Config, cfg Config, log *slog.Logger) {
+func setupDownloads(rc *reactor.Config, cfg config.Config, log *slog.Logger) {
 	fetcher := newFetcher(cfg, log)
 	fetcher.CleanStaging() // `vigil run` holds the run lock: nothing of ours is downloading
 	rc.Fetch = fetcher
@@ -40,9 +41,9 @@ func setupDownloads(rc *reactor.Config, cfg Config, log *slog.Logger) {
 	log.Info("prefetch is on: the scheduled upgrade's binary is downloaded before the halt", "rpc", rpc.Addr(), "every", cfg.PrefetchInterval)
 }
 
-func newFetcher(cfg Config, log *slog.Logger) *fetch.Fetcher {
+func newFetcher(cfg config.Config, log *slog.Logger) *fetch.Fetcher {
 	return fetch.New(fetch.Config{
-		Layout:           cfg.layout(),
+		Layout:           cfg.Layout(),
 		MustHaveChecksum: cfg.MustHaveChecksum,
 		MaxTime:          cfg.DownloadMaxTime,
 		Logger:           log.With("component", "fetch"),
@@ -51,7 +52,7 @@ func newFetcher(cfg Config, log *slog.Logger) *fetch.Fetcher {
 
 // nodeRPC finds the node's RPC: override, else VIGIL_RPC_ADDRESS, else
 // rpc.laddr in $DAEMON_HOME/config/config.toml.
-func nodeRPC(cfg Config, override string) (*noderpc.Client, error) {
+func nodeRPC(cfg config.Config, override string) (*noderpc.Client, error) {
 	addr := override
 	if addr == "" {
 		addr = cfg.RPCAddress
@@ -59,7 +60,7 @@ func nodeRPC(cfg Config, override string) (*noderpc.Client, error) {
 	if addr == "" {
 		a, err := noderpc.LaddrFromConfig(filepath.Join(cfg.Home, "config", "config.toml"))
 		if err != nil {
-			return nil, fmt.Errorf("%w (or set %s)", err, EnvRPCAddress)
+			return nil, fmt.Errorf("%w (or set %s)", err, config.EnvRPCAddress)
 		}
 		addr = a
 	}
@@ -112,7 +113,7 @@ func prepareUpgradeCmd(args []string, stdout, stderr io.Writer, getenv getenvFun
 	if p == nil {
 		return fmt.Errorf("no upgrade is scheduled on chain (asked %s): nothing to prepare", rpc.Addr())
 	}
-	l := cfg.layout()
+	l := cfg.Layout()
 	dir, err := l.DirName(p.Name)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/internal/binfile"
 	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/observe"
@@ -41,9 +42,9 @@ type observer struct {
 // startObserver binds VIGIL_LISTEN (if set) and starts the observer. A port
 // that cannot be bound is a startup error: an operator who asked for metrics
 // wants to know now, not from a missing scrape target.
-func startObserver(cfg Config, log *slog.Logger) (*observer, error) {
+func startObserver(cfg config.Config, log *slog.Logger) (*observer, error) {
 	o := observe.New(observe.Options{
-		StatusFile: statusFile(cfg.layout()),
+		StatusFile: statusFile(cfg.Layout()),
 		Version:    versionString(),
 		Logger:     log.With("component", "observe"),
 	})
@@ -51,7 +52,7 @@ func startObserver(cfg Config, log *slog.Logger) (*observer, error) {
 	if cfg.Listen != "" {
 		var err error
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("%s: cannot listen on %s: %w", EnvListen, cfg.Listen, err)
+			return nil, fmt.Errorf("%s: cannot listen on %s: %w", config.EnvListen, cfg.Listen, err)
 		}
 		log.Info("serving /metrics, /healthz, /readyz and /status", "addr", ln.Addr().String())
 	}
@@ -122,37 +123,37 @@ func parseHomeOpts(cmd string, args []string, withJSON bool) (homeOpts, error) {
 // config loads the settings with the flags on top of the environment. When no
 // name is given anywhere, it is inferred from genesis/bin when that holds
 // exactly one file.
-func (o homeOpts) config(getenv getenvFunc) (Config, error) {
+func (o homeOpts) config(getenv getenvFunc) (config.Config, error) {
 	env := func(name string) getenvFunc {
 		return func(k string) (string, bool) {
 			switch {
-			case k == EnvHome && o.home != "":
+			case k == config.EnvHome && o.home != "":
 				return o.home, true
-			case k == EnvName && name != "":
+			case k == config.EnvName && name != "":
 				return name, true
 			}
 			return getenv(k)
 		}
 	}
-	cfg, err := LoadConfig(env(o.name), o.configFile)
+	cfg, err := config.Load(env(o.name), o.configFile)
 	if err == nil || o.name != "" {
 		return cfg, err
 	}
-	if v, _ := getenv(EnvName); v != "" {
+	if v, _ := getenv(config.EnvName); v != "" {
 		return cfg, err
 	}
 	home := o.home
 	if home == "" {
-		home, _ = getenv(EnvHome)
+		home, _ = getenv(config.EnvHome)
 	}
 	if home == "" {
 		return cfg, err
 	}
 	name, ierr := inferName(layout.Layout{Home: home}.GenesisDir())
 	if ierr != nil {
-		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, EnvName, ierr)
+		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, config.EnvName, ierr)
 	}
-	return LoadConfig(env(name), o.configFile)
+	return config.Load(env(name), o.configFile)
 }
 
 func inferName(genesis string) (string, error) {
@@ -406,8 +407,8 @@ func statusCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	return nil
 }
 
-func collectStatus(cfg Config, timeout time.Duration) statusReport {
-	l := cfg.layout()
+func collectStatus(cfg config.Config, timeout time.Duration) statusReport {
+	l := cfg.Layout()
 	r := statusReport{Home: cfg.Home, Name: cfg.Name, Staged: []stagedReport{}}
 
 	// What only a running vigil knows, and whether it runs.
@@ -478,7 +479,7 @@ func collectStatus(cfg Config, timeout time.Duration) statusReport {
 // vigilRunning asks the run lock first: the kernel drops it whatever way
 // vigil ended. Without a lock file (a vigil older than the lock), the status
 // file's pid decides.
-func vigilRunning(cfg Config, st observe.Status, haveStatus bool) bool {
+func vigilRunning(cfg config.Config, st observe.Status, haveStatus bool) bool {
 	if _, err := os.Stat(runLockPath(cfg)); err == nil {
 		if held, err := runlock.Held(runLockPath(cfg)); err == nil {
 			return held
@@ -489,7 +490,7 @@ func vigilRunning(cfg Config, st observe.Status, haveStatus bool) bool {
 
 // lastBackup is the newest complete backup in the backup directory; the
 // status file adds how long it took when it is the same one.
-func lastBackup(cfg Config, fromStatus *observe.BackupEnd) *backupReport {
+func lastBackup(cfg config.Config, fromStatus *observe.BackupEnd) *backupReport {
 	var r *backupReport
 	if list, err := backup.List(cfg.BackupDir); err == nil && len(list) > 0 {
 		b := list[len(list)-1]
