@@ -252,8 +252,8 @@ func humanBytes(n int64) string {
 // node started by hand, a record that could not be written), refuses to go
 // on while a database LOCK under data/ is held: a second node would share
 // the database, and a backup or switch would run under the first.
-func endLeftovers(cfg Config, log *slog.Logger) error {
-	if err := reactor.EndLeftovers(context.Background(), cfg.layout(), cfg.ShutdownGrace, log); err != nil {
+func endLeftovers(cfg config.Config, log *slog.Logger) error {
+	if err := reactor.EndLeftovers(context.Background(), cfg.Layout(), cfg.ShutdownGrace, log); err != nil {
 		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
 	}
 	held, err := nodeLocks(cfg.DataDir())
