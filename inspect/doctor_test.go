@@ -97,10 +97,10 @@ func TestDiagnoseNotAHome(t *testing.T) {
 
 func TestDiagnoseBroken(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		break_ func(r *Report)
-		level Level
-		parts []string
+		name   string
+		breaks func(r *Report)
+		level  Level
+		parts  []string
 	}{
 		{"current dangles", func(r *Report) {
 			r.Current = Current{Link: "upgrades/gone", Err: errors.New("current -> upgrades/gone does not resolve")}
@@ -152,12 +152,14 @@ func TestDiagnoseBroken(t *testing.T) {
 			r.Checks.Space.Free = 1
 			r.Options.BackupSkipNoRoom = true
 		}, Warn, []string{"WITHOUT a backup"}},
-		{"pre-upgrade", func(r *Report) { r.Checks.Preupgrade, r.Checks.PreupgradeErr = "/h/cosmovisor/pre.sh", binfile.ErrNotExecutable },
+		{"pre-upgrade", func(r *Report) {
+			r.Checks.Preupgrade, r.Checks.PreupgradeErr = "/h/cosmovisor/pre.sh", binfile.ErrNotExecutable
+		},
 			Fail, []string{envCustomPreupgrade, "every upgrade will fail"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()
-			tc.break_(&r)
+			tc.breaks(&r)
 			fs := Diagnose(r, versions{}.run)
 			wantOne(t, fs, tc.level, tc.parts...)
 			if Failed(fs) != (tc.level == Fail) {

@@ -87,4 +87,3 @@ func TestAppVersion(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
