@@ -113,12 +113,10 @@ func backupList(cfg Config, w io.Writer, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tUPGRADE\tHEIGHT\tTIME\tSIZE\tSTRATEGY")
 	for _, b := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", b.Name, b.Upgrade, b.Height, b.Time.UTC().Format(time.RFC3339), humanBytes(b.Bytes), b.Strategy)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", b.Name, b.Upgrade, b.Height, b.Time.UTC().Format(time.RFC3339), backup.HumanBytes(b.Bytes), b.Strategy)
 	}
 	return tw.Flush()
 }
-
-func humanBytes(n int64) string { return backup.HumanBytes(n) }
 
 // backupRestore restores the backup called name and says what it did, as
 // far as it got.
@@ -131,7 +129,7 @@ func backupRestore(cfg Config, name string, w io.Writer, log *slog.Logger) error
 	if res := r.Restored; res.Data != "" {
 		b := r.Backup
 		fmt.Fprintf(w, "restored %s (upgrade %s at height %d, taken %s under %s) into %s: %d files, %s, %s\n",
-			b.Name, b.Upgrade, b.Height, b.Time.UTC().Format(time.RFC3339), b.Current, res.Data, res.Files, humanBytes(res.Bytes), res.Strategy)
+			b.Name, b.Upgrade, b.Height, b.Time.UTC().Format(time.RFC3339), b.Current, res.Data, res.Files, backup.HumanBytes(res.Bytes), res.Strategy)
 		if res.Replaced != "" {
 			fmt.Fprintf(w, "the previous data is at %s; remove it once the node runs well\n", res.Replaced)
 		}
