@@ -60,6 +60,15 @@
 // its target, on the data volume. It keeps the live priv_validator_state.json when
 // that one is ahead (height, round, step), so a validator cannot sign twice.
 //
+// # A home's backups
+//
+// Policy is the backup an upgrade takes (the reactor's Backuper): the room
+// check while the node still runs, one backup per halt (a resumed upgrade
+// reuses the backup of its halt while data/ still matches it), a name that
+// never collides, retention after the switch. RestoreHome is `vigil backup
+// restore`: it holds the run lock, refuses while a database LOCK is held,
+// restores, and points `current` back at the version that wrote the data.
+//
 // # Concurrency
 //
 // Every function is safe to call from any goroutine and returns only when
