@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
 )
 
@@ -32,22 +33,6 @@ const PartialSuffix = ".partial"
 
 // ManifestFile is written inside every complete backup.
 const ManifestFile = "vigil-backup.json"
-
-const namePrefix = "data-backup-"
-
-// Name is the folder name of a backup: upgrade, height and UTC time, so two
-// upgrades on the same day never share a folder (cosmovisor's do).
-func Name(upgrade string, height int64, at time.Time) string {
-	return NamePrefix(upgrade, height) + at.UTC().Format(nameTime)
-}
-
-const nameTime = "20060102T150405Z"
-
-// NamePrefix is what the names of all backups of one upgrade directory at
-// one height start with.
-func NamePrefix(upgrade string, height int64) string {
-	return fmt.Sprintf("%s%s-%d-", namePrefix, upgrade, height)
-}
 
 // Manifest describes a complete backup; it is stored as ManifestFile.
 type Manifest struct {
@@ -321,5 +306,5 @@ func syncfs(dir string) error {
 
 // isBackupName reports whether name is a complete backup's folder name.
 func isBackupName(name string) bool {
-	return strings.HasPrefix(name, namePrefix) && !strings.HasSuffix(name, PartialSuffix)
+	return strings.HasPrefix(name, home.BackupPrefix) && !strings.HasSuffix(name, PartialSuffix)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilhq/vigil/home"
 )
 
 // childEnv selects a test's child role when a test re-executes this binary
@@ -63,7 +65,7 @@ func TestTakeCopyKeepsEverything(t *testing.T) {
 	must(t, os.Chmod(filepath.Join(src, "blockstore.db"), 0o555)) // read-only dir: contents still copied
 
 	dest := t.TempDir()
-	res, err := Take(context.Background(), src, dest, Name("v2", 100, old), Options{Strategy: Copy, Upgrade: "v2", Height: 100, Current: "genesis"})
+	res, err := Take(context.Background(), src, dest, home.BackupName("v2", 100, old), Options{Strategy: Copy, Upgrade: "v2", Height: 100, Current: "genesis"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,14 +407,14 @@ func TestRetainKeepsNewestOfOurs(t *testing.T) {
 	src := "/home/node/data"
 	var ours []string
 	for i := range 4 {
-		ours = append(ours, fakeBackup(t, dir, Name("v", int64(i), old), Manifest{Src: src, Time: old.Add(time.Duration(i) * time.Hour)}))
+		ours = append(ours, fakeBackup(t, dir, home.BackupName("v", int64(i), old), Manifest{Src: src, Time: old.Add(time.Duration(i) * time.Hour)}))
 	}
 	// The newest by name is the oldest by time: the manifest decides.
-	oldest := fakeBackup(t, dir, Name("z", 9, old.Add(100*time.Hour)), Manifest{Src: src, Time: old.Add(-time.Hour)})
-	otherHome := fakeBackup(t, dir, Name("w", 1, old), Manifest{Src: "/other/data", Time: old.Add(-2 * time.Hour)})
-	noManifest := filepath.Join(dir, Name("v", 0, old.Add(-3*time.Hour)))
+	oldest := fakeBackup(t, dir, home.BackupName("z", 9, old.Add(100*time.Hour)), Manifest{Src: src, Time: old.Add(-time.Hour)})
+	otherHome := fakeBackup(t, dir, home.BackupName("w", 1, old), Manifest{Src: "/other/data", Time: old.Add(-2 * time.Hour)})
+	noManifest := filepath.Join(dir, home.BackupName("v", 0, old.Add(-3*time.Hour)))
 	must(t, os.Mkdir(noManifest, 0o755))
-	partial := filepath.Join(dir, Name("v", 0, old.Add(-4*time.Hour))+PartialSuffix)
+	partial := filepath.Join(dir, home.BackupName("v", 0, old.Add(-4*time.Hour))+PartialSuffix)
 	must(t, os.Mkdir(partial, 0o755))
 	write(t, filepath.Join(partial, ManifestFile), []byte(`{}`), 0o644)
 	unrelated := filepath.Join(dir, "snapshots")
@@ -453,9 +455,9 @@ func TestRestoreRoundTrip(t *testing.T) {
 		{"numbers instead of strings", `{"height":101,"round":"0","step":"1"}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			home := t.TempDir()
-			data := nodeData(t, home)
-			res, err := Take(context.Background(), data, home, Name("v2", 100, old), Options{Current: "genesis"})
+			dir := t.TempDir()
+			data := nodeData(t, dir)
+			res, err := Take(context.Background(), data, dir, home.BackupName("v2", 100, old), Options{Current: "genesis"})
 			must(t, err)
 			snapshot := filepath.Join(t.TempDir(), "expected")
 			_, err = Take(context.Background(), data, filepath.Dir(snapshot), "expected", Options{Strategy: Copy})
@@ -505,9 +507,9 @@ func TestRestoreRoundTrip(t *testing.T) {
 }
 
 func TestRestoreFailuresChangeNothing(t *testing.T) {
-	home := t.TempDir()
-	data := nodeData(t, home)
-	res, err := Take(context.Background(), data, home, "b", Options{})
+	dir := t.TempDir()
+	data := nodeData(t, dir)
+	res, err := Take(context.Background(), data, dir, "b", Options{})
 	must(t, err)
 	write(t, filepath.Join(data, "marker"), []byte("live"), 0o644)
 
@@ -521,7 +523,7 @@ func TestRestoreFailuresChangeNothing(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(data, "marker")); string(b) != "live" {
 		t.Fatal("data changed by a failed restore")
 	}
-	if m, _ := filepath.Glob(filepath.Join(home, "data.*")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(dir, "data.*")); len(m) != 0 {
 		t.Fatalf("left behind: %q", m)
 	}
 	// No data/ at all: restored, nothing replaced.

@@ -20,16 +20,16 @@ import (
 
 // linkedData makes home/data a symlink (absolute, or relative when rel) to a
 // node data directory vol/data.
-func linkedData(t *testing.T, home, vol string, rel bool) (link, real string) {
+func linkedData(t *testing.T, dir, vol string, rel bool) (link, real string) {
 	t.Helper()
 	real = nodeData(t, vol)
 	target := real
 	if rel {
 		var err error
-		target, err = filepath.Rel(home, real)
+		target, err = filepath.Rel(dir, real)
 		must(t, err)
 	}
-	link = filepath.Join(home, "data")
+	link = filepath.Join(dir, "data")
 	must(t, os.Symlink(target, link))
 	return link, real
 }
@@ -91,8 +91,8 @@ func TestTakeThroughSymlink(t *testing.T) {
 }
 
 func TestDanglingDataLink(t *testing.T) {
-	home := t.TempDir()
-	link := filepath.Join(home, "data")
+	dir := t.TempDir()
+	link := filepath.Join(dir, "data")
 	gone := filepath.Join(t.TempDir(), "unmounted", "data")
 	must(t, os.Symlink(gone, link))
 	dest := t.TempDir()
@@ -115,13 +115,13 @@ func TestDanglingDataLink(t *testing.T) {
 	if got, err := os.Readlink(link); err != nil || got != gone {
 		t.Errorf("data/ is no longer the link: %q %v", got, err)
 	}
-	if m, _ := filepath.Glob(filepath.Join(home, "data.*")); len(m) != 0 {
+	if m, _ := filepath.Glob(filepath.Join(dir, "data.*")); len(m) != 0 {
 		t.Errorf("left in the home: %q", m)
 	}
 }
 
 // TestDataLinkOtherFS puts the data on a tmpfs (another filesystem than the
-// backups and the home), mounted in a private mount namespace by a child of
+// backups and the dir), mounted in a private mount namespace by a child of
 // this test binary.
 func TestDataLinkOtherFS(t *testing.T) {
 	if os.Getenv(childEnv) == "datalink" {
@@ -148,9 +148,9 @@ func dataLinkChild(t *testing.T) {
 		t.Fatalf("mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(vol, unix.MNT_DETACH) })
-	home := t.TempDir()
-	link, real := linkedData(t, home, vol, false)
-	if same, _ := sameDevice(real, home); same {
+	dir := t.TempDir()
+	link, real := linkedData(t, dir, vol, false)
+	if same, _ := sameDevice(real, dir); same {
 		t.Fatal("the tmpfs is not another filesystem")
 	}
 
@@ -158,12 +158,12 @@ func dataLinkChild(t *testing.T) {
 		for _, s := range []Strategy{Auto, Reflink, Hardlink, Copy} {
 			var buf bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, nil))
-			sp, err := Estimate(link, home, s, nil)
+			sp, err := Estimate(link, dir, s, nil)
 			must(t, err)
-			if sp.Strategy != Copy || sp.Dir != home || sp.Need < uint64(sp.Bytes) || sp.Bytes < 1<<20 {
-				t.Errorf("%s: estimate %+v, want copy into %s needing every byte of the data", s, sp, home)
+			if sp.Strategy != Copy || sp.Dir != dir || sp.Need < uint64(sp.Bytes) || sp.Bytes < 1<<20 {
+				t.Errorf("%s: estimate %+v, want copy into %s needing every byte of the data", s, sp, dir)
 			}
-			res, err := Take(context.Background(), link, home, "b-"+string(s), Options{Strategy: s, Logger: log})
+			res, err := Take(context.Background(), link, dir, "b-"+string(s), Options{Strategy: s, Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +179,7 @@ func dataLinkChild(t *testing.T) {
 	})
 
 	t.Run("restore", func(t *testing.T) {
-		res, err := Take(context.Background(), link, home, "r", Options{})
+		res, err := Take(context.Background(), link, dir, "r", Options{})
 		must(t, err)
 		write(t, filepath.Join(real, "application.db", "000006.log"), []byte("later"), 0o644)
 		r, err := Restore(context.Background(), res.Path, link, nil)
@@ -198,7 +198,7 @@ func dataLinkChild(t *testing.T) {
 		if same, _ := sameDevice(r.Replaced, vol); !same {
 			t.Error("the old data was moved off the data volume")
 		}
-		if m, _ := filepath.Glob(filepath.Join(home, "data.*")); len(m) != 0 {
+		if m, _ := filepath.Glob(filepath.Join(dir, "data.*")); len(m) != 0 {
 			t.Errorf("left in the home: %q", m)
 		}
 	})

@@ -22,9 +22,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/runlock"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // HomeRestore is what RestoreHome did, as far as it got: the caller prints
@@ -43,9 +43,9 @@ type HomeRestore struct {
 // points `current` back at the version that wrote it. The node must be
 // stopped: the run lock is held for the whole restore (a `vigil run` cannot
 // start meanwhile), and a database LOCK held by any process refuses it.
-func RestoreHome(ctx context.Context, l layout.Layout, dir, name string, log *slog.Logger) (HomeRestore, error) {
+func RestoreHome(ctx context.Context, l home.Layout, dir, name string, log *slog.Logger) (HomeRestore, error) {
 	var r HomeRestore
-	lock, err := runlock.Acquire(filepath.Join(l.Root(), runlock.FileName))
+	lock, err := runlock.Acquire(l.RunLock())
 	if errors.Is(err, runlock.ErrHeld) {
 		return r, fmt.Errorf("vigil is running on %s (%w): stop it, and so the node, before restoring", l.Home, err)
 	}
@@ -120,7 +120,7 @@ func NodeLocks(dataDir string) ([]string, error) {
 	return held, nil
 }
 
-func upgradeDirFor(l layout.Layout, name string) string {
+func upgradeDirFor(l home.Layout, name string) string {
 	dir, err := l.DirName(name)
 	if err != nil {
 		return l.UpgradesDir()
@@ -130,7 +130,7 @@ func upgradeDirFor(l layout.Layout, name string) string {
 
 // pointCurrent points `current` at target, as recorded in a manifest
 // ("genesis" or "upgrades/<dir>"); "" leaves it alone.
-func pointCurrent(l layout.Layout, target string) error {
+func pointCurrent(l home.Layout, target string) error {
 	switch {
 	case target == "":
 		return nil

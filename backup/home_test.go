@@ -9,16 +9,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/runlock"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // policyHome is a home running upgrades/v2 whose data was backed up at the
 // v2 halt while genesis ran.
-func policyHome(t *testing.T) (layout.Layout, Policy) {
+func policyHome(t *testing.T) (home.Layout, Policy) {
 	t.Helper()
-	l := layout.Layout{Home: t.TempDir(), Name: "simd", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "simd", Recase: true}
 	must(t, os.MkdirAll(filepath.Join(l.GenesisDir(), "bin"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(l.UpgradeDir("v2"), "bin"), 0o755))
 	nodeData(t, l.Home)
@@ -58,7 +58,7 @@ func TestRestoreHome(t *testing.T) {
 	write(t, filepath.Join(l.DataDir(), "cs.wal", "wal"), []byte("after the upgrade"), 0o600)
 	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
 
-	lock, err := runlock.Acquire(filepath.Join(l.Root(), runlock.FileName))
+	lock, err := runlock.Acquire(l.RunLock())
 	must(t, err)
 	if r, err := RestoreHome(ctx, l, l.Home, name, log); !errors.Is(err, runlock.ErrHeld) || r.Backup != nil {
 		t.Errorf("with vigil running: %+v, %v; want ErrHeld and nothing done", r, err)

@@ -8,24 +8,18 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 )
 
-// The settings an operator changes when a message names them. They are read
-// by cmd/vigil (no package below cmd reads the environment); the names are
-// the compatibility contract and never change.
-const (
-	settingBackupDir  = "DAEMON_DATA_BACKUP_DIR"
-	settingMode       = "VIGIL_BACKUP_MODE"
-	settingIfNoSpace  = "VIGIL_BACKUP_IF_NO_SPACE"
-	collisionAttempts = 60 // seconds of names tried past a taken one
-)
+// collisionAttempts is how many seconds of names are tried past a taken one.
+const collisionAttempts = 60
 
 // Policy is the backup taken before each upgrade: a snapshot of data/ into
 // Dest, once the node has stopped. Its methods are the reactor's Backuper.
 type Policy struct {
-	Layout        layout.Layout
+	Layout        home.Layout
 	Dest          string   // the backup directory
 	Strategy      Strategy // asked for; Take falls back as it must
 	Keep          int      // complete backups kept after an upgrade; 0 = all
@@ -52,10 +46,10 @@ func (b Policy) Check(_ context.Context, p plan.Plan) (bool, error) {
 	b.Log.Info("backup planned", "strategy", sp.Strategy, "files", sp.Files, "bytes", sp.Bytes, "need", sp.Need, "free", sp.Free, "dir", sp.Dir)
 	if err := sp.Err(); err != nil {
 		if b.SkipIfNoSpace {
-			b.Log.Error("NO BACKUP will be taken for this upgrade: not enough space and "+settingIfNoSpace+"=skip", "plan", p, "err", err)
+			b.Log.Error("NO BACKUP will be taken for this upgrade: not enough space and "+config.EnvBackupIfNoSpace+"=skip", "plan", p, "err", err)
 			return false, nil
 		}
-		return false, fmt.Errorf("%w; free space or set %s/%s, or %s=skip", err, settingMode, settingBackupDir, settingIfNoSpace)
+		return false, fmt.Errorf("%w; free space or set %s/%s, or %s=skip", err, config.EnvBackupMode, config.EnvBackupDir, config.EnvBackupIfNoSpace)
 	}
 	return true, nil
 }
@@ -74,12 +68,12 @@ func (b Policy) Backup(ctx context.Context, p plan.Plan, dir string) (Result, er
 	// again at once) must not collide with the first.
 	at := time.Now()
 	for range collisionAttempts {
-		if _, err := os.Lstat(filepath.Join(b.Dest, Name(dir, p.Height, at))); err != nil {
+		if _, err := os.Lstat(filepath.Join(b.Dest, home.BackupName(dir, p.Height, at))); err != nil {
 			break
 		}
 		at = at.Add(time.Second)
 	}
-	return Take(ctx, b.Layout.DataDir(), b.Dest, Name(dir, p.Height, at), Options{
+	return Take(ctx, b.Layout.DataDir(), b.Dest, home.BackupName(dir, p.Height, at), Options{
 		Strategy: b.Strategy, Logger: b.Log, Upgrade: p.Name, Height: p.Height, Current: cur,
 	})
 }

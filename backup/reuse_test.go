@@ -5,20 +5,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vigilhq/vigil/home"
 )
 
 // A resumed upgrade reuses the backup of its halt only while the data is
 // exactly what was backed up.
 func TestSameDataAndOfHalt(t *testing.T) {
-	home := t.TempDir()
-	link, real := linkedData(t, home, t.TempDir(), true)
-	res, err := Take(context.Background(), link, home, Name("v2", 100, old), Options{Upgrade: "V2", Height: 100})
+	dir := t.TempDir()
+	link, real := linkedData(t, dir, t.TempDir(), true)
+	res, err := Take(context.Background(), link, dir, home.BackupName("v2", 100, old), Options{Upgrade: "V2", Height: 100})
 	must(t, err)
-	fakeBackup(t, home, Name("v2-100", 5, old), Manifest{Upgrade: "v2-100", Height: 5, Src: link})
-	fakeBackup(t, home, Name("v2", 100, old.Add(1e9)), Manifest{Upgrade: "V2", Height: 100, Src: "/other/data"})
-	must(t, os.Mkdir(filepath.Join(home, Name("v2", 100, old.Add(2e9))+PartialSuffix), 0o700))
+	fakeBackup(t, dir, home.BackupName("v2-100", 5, old), Manifest{Upgrade: "v2-100", Height: 5, Src: link})
+	fakeBackup(t, dir, home.BackupName("v2", 100, old.Add(1e9)), Manifest{Upgrade: "V2", Height: 100, Src: "/other/data"})
+	must(t, os.Mkdir(filepath.Join(dir, home.BackupName("v2", 100, old.Add(2e9))+PartialSuffix), 0o700))
 
-	found, err := OfHalt(home, link, "v2", "V2", 100)
+	found, err := OfHalt(dir, link, "v2", "V2", 100)
 	must(t, err)
 	if len(found) != 1 || found[0].Path != res.Path {
 		t.Fatalf("OfHalt = %+v, want only %s", found, res.Path)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilhq/vigil/home"
 )
 
 // Info is one complete backup found in a directory.
@@ -104,7 +106,7 @@ func CleanPartials(dir string, log *slog.Logger) ([]string, error) {
 	var errs []error
 	for _, e := range ents {
 		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, namePrefix) || !strings.HasSuffix(name, PartialSuffix) {
+		if !e.IsDir() || !strings.HasPrefix(name, home.BackupPrefix) || !strings.HasSuffix(name, PartialSuffix) {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -136,7 +138,7 @@ func OfHalt(dir, src, upgradeDir, upgrade string, height int64) ([]Info, error) 
 	if err != nil {
 		return nil, err
 	}
-	prefix := NamePrefix(upgradeDir, height)
+	prefix := home.BackupNamePrefix(upgradeDir, height)
 	var out []Info
 	for _, b := range all {
 		// The prefix alone is ambiguous ("v2" at 100 and "v2-100" at 5 share
@@ -146,7 +148,7 @@ func OfHalt(dir, src, upgradeDir, upgrade string, height int64) ([]Info, error) 
 		if !ok {
 			continue
 		}
-		if _, err := time.Parse(nameTime, rest); err != nil {
+		if _, err := time.Parse(home.BackupTimeLayout, rest); err != nil {
 			continue
 		}
 		if b.Upgrade != upgrade || b.Height != height || filepath.Clean(b.Src) != filepath.Clean(src) {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/home"
 )
 
 // Values of Config.Sources.
@@ -191,8 +191,8 @@ func (c Config) TimeLayout() string {
 }
 
 // Layout is the cosmovisor folder layout of this home.
-func (c Config) Layout() layout.Layout {
-	return layout.Layout{Home: c.Home, Name: c.Name, Recase: !c.DisableRecase}
+func (c Config) Layout() home.Layout {
+	return home.Layout{Home: c.Home, Name: c.Name, Recase: !c.DisableRecase}
 }
 
 // Root is $DAEMON_HOME/cosmovisor.

@@ -244,7 +244,7 @@ var timeFormats = map[string]string{
 	"":            "",
 }
 
-// timeFormatSetting: set but empty means "no timestamps"; `vigil config` prints the layout.
+// timeFormatSetting: set but empty means "no timestamps"; `vigil config` prints the home.
 // JSON logs use RFC 3339 (nano) while this is at its default (see cmd/vigil's logger).
 func timeFormatSetting() Setting {
 	parse := func(raw any, o origin) (string, error) {

@@ -28,7 +28,7 @@
 // before go-getter's decompressors unpack it with the same limits, and the
 // unpacked tree is walked again before the binary is picked. The binary must
 // be a regular file and an ELF program for this OS and architecture
-// (internal/binfile); it is fsynced, then renamed into place with
+// (home.CheckFormat); it is fsynced, then renamed into place with
 // RENAME_NOREPLACE and the directories are fsynced. A failure at any step
 // leaves nothing under upgrades/, and the staging folder is removed; staging
 // left by a killed process is removed at the start of the next Fetch for the

@@ -15,9 +15,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vigilhq/vigil/internal/binfile"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // Documented defaults of Config; a zero field takes its default.
@@ -50,7 +49,7 @@ const (
 
 // Config configures a Fetcher. Only Layout is required.
 type Config struct {
-	Layout           layout.Layout
+	Layout           home.Layout
 	MustHaveChecksum bool // refuse URLs (and indirection URLs) without ?checksum=
 
 	MaxTime        time.Duration // no new attempt after this; 0 = DefaultMaxTime
@@ -328,7 +327,7 @@ func verify(path string) (int64, error) {
 	if !st.Mode().IsRegular() {
 		return 0, permanent(fmt.Errorf("the binary is a %s, not a regular file", st.Mode().Type()))
 	}
-	if err := binfile.CheckFormat(path); err != nil {
+	if err := home.CheckFormat(path); err != nil {
 		return 0, permanent(fmt.Errorf("downloaded binary does not run here: %w", err))
 	}
 	if err := os.Chmod(path, 0o755); err != nil {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // stall sends half of body and then nothing until the client gives up.

@@ -26,9 +26,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/testutil"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 const name = "app"
@@ -197,7 +197,7 @@ func (s *server) url(path string) string { return s.URL + path }
 
 type env struct {
 	t   testing.TB
-	l   layout.Layout
+	l   home.Layout
 	f   *Fetcher
 	log *testutil.Buffer
 }
@@ -209,8 +209,8 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	return newEnvAt(t, home, mod)
 }
 
-func newEnvAt(t testing.TB, home string, mod func(*Config)) *env {
-	l := layout.Layout{Home: home, Name: name, Recase: true}
+func newEnvAt(t testing.TB, dir string, mod func(*Config)) *env {
+	l := home.Layout{Home: dir, Name: name, Recase: true}
 	must(t, os.MkdirAll(filepath.Join(l.GenesisDir(), "bin"), 0o755))
 	must(t, os.WriteFile(l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755))
 	must(t, os.Symlink("genesis", l.Current()))

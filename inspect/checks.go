@@ -7,8 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/backup"
-	"github.com/vigilhq/vigil/internal/binfile"
-	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/home"
 )
 
 // Checks are the facts only doctor judges: how data/ is laid out, whether
@@ -29,10 +28,10 @@ type Checks struct {
 	BackupOtherFS   bool          // data/ is on another filesystem than the backup directory
 
 	Preupgrade    string // the pre-upgrade script's path; "" when none is set
-	PreupgradeErr error  // binfile.Check of it
+	PreupgradeErr error  // home.Runnable of it
 }
 
-func gatherChecks(l layout.Layout, o Options) *Checks {
+func gatherChecks(l home.Layout, o Options) *Checks {
 	c := &Checks{}
 	c.Data, c.DataErr = backup.ResolveData(l.DataDir())
 	if c.DataErr == nil && c.Data.IsLink() {
@@ -43,14 +42,14 @@ func gatherChecks(l layout.Layout, o Options) *Checks {
 	}
 	if o.CustomPreupgrade != "" {
 		c.Preupgrade = filepath.Join(l.Root(), o.CustomPreupgrade)
-		c.PreupgradeErr = binfile.Check(c.Preupgrade)
+		c.PreupgradeErr = home.Runnable(c.Preupgrade)
 	}
 	return c
 }
 
 // gatherBackupDir estimates the backup as the backup itself does before the
 // stop.
-func (c *Checks) gatherBackupDir(l layout.Layout, o Options) {
+func (c *Checks) gatherBackupDir(l home.Layout, o Options) {
 	dir := o.BackupDir
 	st, err := os.Stat(dir)
 	switch {

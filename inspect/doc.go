@@ -1,7 +1,7 @@
 // Package inspect is one model of a node home, as `vigil status` and `vigil
 // doctor` see it: what `current` runs (link, installed directory, marker),
 // the plan in data/upgrade-info.json as the reactor decides it
-// (reactor.Decide, not a copy of its rules), the staged upgrades and whether
+// (home.Decide, not a copy of its rules), the staged upgrades and whether
 // their binaries can run, the backups, whether a vigil runs (its run lock)
 // and whether the node does (the status file a running vigil keeps, checked
 // against the live pid).

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/vigilhq/vigil/backup"
-	"github.com/vigilhq/vigil/internal/binfile"
-	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/home"
 )
 
 // Doctor checks, before an upgrade height, what would make the upgrade go
@@ -46,24 +46,12 @@ func Failed(fs []Finding) bool {
 	return false
 }
 
-// Setting names in findings: the operator changes what a finding names.
-// cmd/vigil reads them; they are the compatibility contract and never change.
-const (
-	envSkipBackup       = "UNSAFE_SKIP_BACKUP"
-	envBackupDir        = "DAEMON_DATA_BACKUP_DIR"
-	envBackupIfNoSpace  = "VIGIL_BACKUP_IF_NO_SPACE"
-	envCustomPreupgrade = "COSMOVISOR_CUSTOM_PREUPGRADE"
-	envDisableRecase    = "COSMOVISOR_DISABLE_RECASE"
-	envAllowDownload    = "DAEMON_ALLOW_DOWNLOAD_BINARIES"
-	initHint            = `run "vigil init <path-to-daemon-binary>" or start the node once to create it`
-)
-
 // Diagnose judges r (built with Options.Checks) in the order an operator
 // reads: the home, current, data/, backups, the hook, staged binaries, the
 // plan. version runs `<bin> version`; each binary is asked once.
 func Diagnose(r Report, version func(bin string) (string, error)) []Finding {
 	if r.RootErr != nil {
-		return []Finding{finding(Fail, "%s is not a directory: not a cosmovisor/vigil home; %s", r.Layout.Root(), initHint)}
+		return []Finding{finding(Fail, "%s is not a directory: not a cosmovisor/vigil home; %s", r.Layout.Root(), config.InitHint)}
 	}
 	version = VersionCache(version)
 	out := CheckCurrent(r, version)
@@ -83,7 +71,7 @@ func CheckCurrent(r Report, version func(string) (string, error)) []Finding {
 		out = append(out, finding(Warn, "%s does not exist: `vigil run` creates it pointing at genesis", r.Layout.Current()))
 	}
 	if c.Err != nil {
-		if !errors.Is(c.Err, layout.ErrNoCurrent) {
+		if !errors.Is(c.Err, home.ErrNoCurrent) {
 			out = append(out, finding(Fail, "%v: vigil will not start", c.Err))
 		}
 		return out
@@ -150,11 +138,11 @@ func CheckBackupDir(r Report) []Finding {
 	case c == nil:
 		return nil
 	case o.SkipBackup:
-		return []Finding{finding(Warn, "%s is set: no backup of data/ is taken before an upgrade; a failed migration cannot be rolled back", envSkipBackup)}
+		return []Finding{finding(Warn, "%s is set: no backup of data/ is taken before an upgrade; a failed migration cannot be rolled back", config.EnvSkipBackup)}
 	case c.BackupDirErr != nil:
-		return []Finding{finding(Fail, "backup directory: %v: vigil will not start (%s)", c.BackupDirErr, envBackupDir)}
+		return []Finding{finding(Fail, "backup directory: %v: vigil will not start (%s)", c.BackupDirErr, config.EnvBackupDir)}
 	case c.BackupDirNotDir:
-		return []Finding{finding(Fail, "backup directory %s is not a directory (%s)", o.BackupDir, envBackupDir)}
+		return []Finding{finding(Fail, "backup directory %s is not a directory (%s)", o.BackupDir, config.EnvBackupDir)}
 	case c.BackupDirAccess != nil:
 		return []Finding{finding(Fail, "backup directory %s is not writable by this user (%v): the backup at the halt will fail and the upgrade with it", o.BackupDir, c.BackupDirAccess)}
 	case c.SpaceErr != nil:
@@ -165,9 +153,9 @@ func CheckBackupDir(r Report) []Finding {
 	sp := c.Space
 	if err := sp.Err(); err != nil {
 		if o.BackupSkipNoRoom {
-			return []Finding{finding(Warn, "%v: with %s=skip the upgrade will go on WITHOUT a backup", err, envBackupIfNoSpace)}
+			return []Finding{finding(Warn, "%v: with %s=skip the upgrade will go on WITHOUT a backup", err, config.EnvBackupIfNoSpace)}
 		}
-		return []Finding{finding(Fail, "%v: the upgrade will wait at the halt until there is room (or set %s=skip)", err, envBackupIfNoSpace)}
+		return []Finding{finding(Fail, "%v: the upgrade will wait at the halt until there is room (or set %s=skip)", err, config.EnvBackupIfNoSpace)}
 	}
 	why := ""
 	if c.BackupOtherFS {
@@ -185,9 +173,9 @@ func CheckPreupgrade(r Report) []Finding {
 	case c == nil || c.Preupgrade == "":
 		return nil
 	case c.PreupgradeErr != nil:
-		return []Finding{finding(Fail, "%s: %v: every upgrade will fail at the halt", envCustomPreupgrade, c.PreupgradeErr)}
+		return []Finding{finding(Fail, "%s: %v: every upgrade will fail at the halt", config.EnvCustomPreupgrade, c.PreupgradeErr)}
 	}
-	return []Finding{finding(OK, "%s %s is a program", envCustomPreupgrade, c.Preupgrade)}
+	return []Finding{finding(OK, "%s %s is a program", config.EnvCustomPreupgrade, c.Preupgrade)}
 }
 
 // CheckStaged judges every upgrades/<dir>/bin/<name>. Upgrades already
@@ -207,12 +195,12 @@ func CheckStaged(r Report, version func(string) (string, error)) []Finding {
 		where := "upgrades/" + s.Dir
 		if r.Layout.Recase && s.Dir != strings.ToLower(s.Dir) {
 			out = append(out, finding(Warn, "%s can never be used: plan names are lowercased (%s is off), so a plan %q looks for upgrades/%s; rename the directory",
-				where, envDisableRecase, s.Dir, strings.ToLower(s.Dir)))
+				where, config.EnvDisableRecase, s.Dir, strings.ToLower(s.Dir)))
 			continue
 		}
 		if s.Err != nil {
 			msg := s.Err.Error()
-			if errors.Is(s.Err, binfile.ErrNotExecutable) {
+			if errors.Is(s.Err, home.ErrNotExecutable) {
 				msg += "; vigil adds the execute bits at the halt if it may, but the binary cannot be verified until then: chmod +x it"
 			}
 			out = append(out, finding(level, "%s: %s", where, msg))

@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/vigilhq/vigil/backup"
-	"github.com/vigilhq/vigil/internal/binfile"
-	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/home"
 )
 
 // Doctor's rules on reports built by hand: no home, no process.
 
-var testLayout = layout.Layout{Home: "/h", Name: "simd", Recase: true}
+var testLayout = home.Layout{Home: "/h", Name: "simd", Recase: true}
 
 // healthy is a home where nothing is wrong: genesis runs, v2 is staged and pending.
 func healthy() Report {
@@ -106,14 +106,14 @@ func TestDiagnoseBroken(t *testing.T) {
 			r.Current = Current{Link: "upgrades/gone", Err: errors.New("current -> upgrades/gone does not resolve")}
 		}, Fail, []string{"does not resolve", "vigil will not start"}},
 		{"no current", func(r *Report) {
-			r.Current = Current{Missing: true, Err: layout.ErrNoCurrent}
+			r.Current = Current{Missing: true, Err: home.ErrNoCurrent}
 		}, Warn, []string{"/h/cosmovisor/current does not exist"}},
 		{"absolute link", func(r *Report) { r.Current.Link = "/elsewhere/genesis" }, Warn, []string{"absolute link"}},
 		{"foreign", func(r *Report) { r.Current.Foreign, r.Current.Dir = true, "/opt/simd" }, Warn, []string{"/opt/simd is outside"}},
 		{"marker", func(r *Report) { r.Current.MarkerError = "bad json" }, Fail, []string{"marker", "bad json"}},
-		{"current binary", func(r *Report) { r.Current.BinErr = binfile.ErrNotExecutable }, Fail, []string{"current binary", "the node cannot start"}},
+		{"current binary", func(r *Report) { r.Current.BinErr = home.ErrNotExecutable }, Fail, []string{"current binary", "the node cannot start"}},
 		{"staged not executable", func(r *Report) {
-			r.Staged[0].OK, r.Staged[0].Err = false, fmt.Errorf("x: %w", binfile.ErrNotExecutable)
+			r.Staged[0].OK, r.Staged[0].Err = false, fmt.Errorf("x: %w", home.ErrNotExecutable)
 		}, Fail, []string{"upgrades/v2", "chmod +x"}},
 		{"staged behind current", func(r *Report) {
 			r.Current.Marker = &PlanRef{"v3", 300}
@@ -130,7 +130,7 @@ func TestDiagnoseBroken(t *testing.T) {
 		{"missing, downloads on", func(r *Report) {
 			r.Pending.BinaryOK, r.Pending.BinaryExists = false, false
 			r.Options.AllowDownload = true
-		}, Warn, []string{"will download it", envAllowDownload}},
+		}, Warn, []string{"will download it", config.EnvAllowDownload}},
 		{"bad pending binary", func(r *Report) { r.Pending.BinaryOK, r.Pending.BinaryError = false, "is built for arm64" },
 			Fail, []string{"pending upgrade v2", "is built for arm64"}},
 		{"refused", func(r *Report) { *r.Pending = Pending{Name: "../x", State: PlanRefused, Reason: "escapes"} },
@@ -144,18 +144,18 @@ func TestDiagnoseBroken(t *testing.T) {
 			r.Checks.Data = backup.DataLayout{Exists: true, Link: "/mnt/d", Real: "/mnt/d", MountRoot: true}
 			r.Checks.DataOtherFS = true
 		}, Warn, []string{"/mnt/d is the root of a mounted filesystem"}},
-		{"skip backup", func(r *Report) { r.Options.SkipBackup = true }, Warn, []string{envSkipBackup}},
+		{"skip backup", func(r *Report) { r.Options.SkipBackup = true }, Warn, []string{config.EnvSkipBackup}},
 		{"backup dir not writable", func(r *Report) { r.Checks.BackupDirAccess = errors.New("permission denied") },
 			Fail, []string{"not writable by this user"}},
-		{"no room", func(r *Report) { r.Checks.Space.Free = 1 }, Fail, []string{"wait at the halt", envBackupIfNoSpace + "=skip"}},
+		{"no room", func(r *Report) { r.Checks.Space.Free = 1 }, Fail, []string{"wait at the halt", config.EnvBackupIfNoSpace + "=skip"}},
 		{"no room, skip", func(r *Report) {
 			r.Checks.Space.Free = 1
 			r.Options.BackupSkipNoRoom = true
 		}, Warn, []string{"WITHOUT a backup"}},
 		{"pre-upgrade", func(r *Report) {
-			r.Checks.Preupgrade, r.Checks.PreupgradeErr = "/h/cosmovisor/pre.sh", binfile.ErrNotExecutable
+			r.Checks.Preupgrade, r.Checks.PreupgradeErr = "/h/cosmovisor/pre.sh", home.ErrNotExecutable
 		},
-			Fail, []string{envCustomPreupgrade, "every upgrade will fail"}},
+			Fail, []string{config.EnvCustomPreupgrade, "every upgrade will fail"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()

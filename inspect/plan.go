@@ -3,6 +3,8 @@ package inspect
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vigilhq/vigil/config"
 )
 
 // CheckPlan explains what vigil will do with data/upgrade-info.json, with
@@ -50,14 +52,14 @@ func checkPending(r Report, version func(string) (string, error)) Finding {
 		if e != p.Dir && strings.EqualFold(e, p.Dir) {
 			rule := "names are lowercased"
 			if !r.Layout.Recase {
-				rule = envDisableRecase + " is on: the case is kept"
+				rule = config.EnvDisableRecase + " is on: the case is kept"
 			}
 			return finding(Fail, "%s: vigil looks for upgrades/%s (%s) but only upgrades/%s exists: at the halt it will not find the binary; rename the directory",
 				what, p.Dir, rule, e)
 		}
 	}
 	if r.Options.AllowDownload {
-		return finding(Warn, "%s: %s is not staged; vigil will download it (%s): stage it now to not depend on the network at the halt", what, p.Binary, envAllowDownload)
+		return finding(Warn, "%s: %s is not staged; vigil will download it (%s): stage it now to not depend on the network at the halt", what, p.Binary, config.EnvAllowDownload)
 	}
 	return finding(Fail, "%s: %s is missing and downloads are off: at the halt the node stays down until it is put there", what, p.Binary)
 }

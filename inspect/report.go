@@ -4,15 +4,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
-	"github.com/vigilhq/vigil/internal/binfile"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/observe"
-	"github.com/vigilhq/vigil/reactor"
-	"github.com/vigilhq/vigil/reactor/layout"
 )
 
 // Report is one home as status and doctor see it; `vigil status --json`
@@ -31,9 +28,9 @@ type Report struct {
 	LastBackup   *Backup              `json:"last_backup,omitempty"`
 	LastDownload *observe.DownloadEnd `json:"last_download,omitempty"`
 
-	Layout  layout.Layout `json:"-"`
-	Options Options       `json:"-"` // the settings doctor judges the home with
-	RootErr error         `json:"-"` // cosmovisor/ is not a directory: not a home
+	Layout  home.Layout `json:"-"`
+	Options Options     `json:"-"` // the settings doctor judges the home with
+	RootErr error       `json:"-"` // cosmovisor/ is not a directory: not a home
 	// UpgradeEntries are the names under upgrades/, files included: a plan
 	// whose directory differs only in case is the classic halt.
 	UpgradeEntries []string `json:"-"`
@@ -63,12 +60,12 @@ type Current struct {
 	MarkerError  string   `json:"marker_error,omitempty"`
 	Error        string   `json:"error,omitempty"` // `current` does not resolve
 
-	Err     error  `json:"-"` // layout.Installed's error (Error is its text)
+	Err     error  `json:"-"` // home.Installed's error (Error is its text)
 	Missing bool   `json:"-"` // there is no `current` at all
 	Dir     string `json:"-"` // the directory it resolves to
 	Upgrade string `json:"-"` // that directory's name under upgrades/, "" otherwise
 	Foreign bool   `json:"-"` // neither genesis nor under upgrades/
-	BinErr  error  `json:"-"` // binfile.Check of Bin
+	BinErr  error  `json:"-"` // home.Runnable of Bin
 }
 
 // PlanRef names an upgrade.
@@ -77,15 +74,15 @@ type PlanRef struct {
 	Height int64  `json:"height"`
 }
 
-// States of Pending: the reactor's own decision (reactor.Decide).
+// States of Pending: the reactor's own decision (home.Decide).
 const (
-	PlanPending    = string(reactor.Pending)    // new: vigil applies it (now, if the node halted)
-	PlanApplied    = string(reactor.Applied)    // current already points at its directory
-	PlanOlder      = string(reactor.Older)      // not above the installed marker's height: ignored
-	PlanInvalid    = string(reactor.Invalid)    // unparsable, empty or half-written: waited on
-	PlanUnreadable = string(reactor.Unreadable) // the file cannot be read
-	PlanRefused    = string(reactor.Refused)    // its name cannot be a directory under upgrades/
-	PlanBlocked    = string(reactor.Blocked)    // current or its marker is unreadable: vigil will not decide
+	PlanPending    = string(home.Pending)    // new: vigil applies it (now, if the node halted)
+	PlanApplied    = string(home.Applied)    // current already points at its directory
+	PlanOlder      = string(home.Older)      // not above the installed marker's height: ignored
+	PlanInvalid    = string(home.Invalid)    // unparsable, empty or half-written: waited on
+	PlanUnreadable = string(home.Unreadable) // the file cannot be read
+	PlanRefused    = string(home.Refused)    // its name cannot be a directory under upgrades/
+	PlanBlocked    = string(home.Blocked)    // current or its marker is unreadable: vigil will not decide
 )
 
 // Pending is data/upgrade-info.json as the reactor decides it.
@@ -112,7 +109,7 @@ type Staged struct {
 	Current bool     `json:"current"`
 	Marker  *PlanRef `json:"marker,omitempty"` // set once vigil has applied it
 
-	Err error `json:"-"` // binfile.Check's error (Error is its text)
+	Err error `json:"-"` // home.Runnable's error (Error is its text)
 }
 
 // Backup is the newest backup of data/.
@@ -143,12 +140,9 @@ type Options struct {
 	Checks bool
 }
 
-// StatusFile is where a running vigil keeps its status.
-func StatusFile(l layout.Layout) string { return filepath.Join(l.Root(), observe.StatusFileName) }
-
 // Home reads the home l into a Report. It only reads (and runs what
 // Options.Version runs).
-func Home(l layout.Layout, o Options) Report {
+func Home(l home.Layout, o Options) Report {
 	r := Report{Home: l.Home, Name: l.Name, Staged: []Staged{}, Layout: l, Options: o}
 	if st, err := os.Stat(l.Root()); err != nil || !st.IsDir() {
 		r.RootErr = errors.New("not a directory")
@@ -169,8 +163,8 @@ func Home(l layout.Layout, o Options) Report {
 }
 
 // readLive reads what only a running vigil knows, and whether it runs.
-func (r *Report) readLive(l layout.Layout) {
-	r.Vigil.StatusFile = StatusFile(l)
+func (r *Report) readLive(l home.Layout) {
+	r.Vigil.StatusFile = l.StatusFile()
 	st, err := observe.ReadStatus(r.Vigil.StatusFile)
 	haveStatus := err == nil
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -180,7 +174,7 @@ func (r *Report) readLive(l layout.Layout) {
 		v := st.Vigil
 		r.Vigil.Pid, r.Vigil.Version, r.Vigil.Started, r.Vigil.Stopped, r.Vigil.Failure = v.Pid, v.Version, v.Started, v.Stopped, v.Failure
 	}
-	r.Vigil.Running = vigilRunning(filepath.Join(l.Root(), runlock.FileName), st, haveStatus)
+	r.Vigil.Running = vigilRunning(l.RunLock(), st, haveStatus)
 	if haveStatus {
 		app := st.App
 		// The file says what vigil last saw; a vigil that was killed saw no exit.
@@ -227,7 +221,7 @@ func lastBackup(dir string, fromStatus *observe.BackupEnd) *Backup {
 }
 
 // current reads `current`, what it resolves to and its marker.
-func current(l layout.Layout, version func(string) (string, error)) Current {
+func current(l home.Layout, version func(string) (string, error)) Current {
 	var c Current
 	link, err := os.Readlink(l.Current())
 	if err == nil {
@@ -247,7 +241,7 @@ func current(l layout.Layout, version func(string) (string, error)) Current {
 		c.Installed = in.Dir
 	}
 	c.Bin = l.Bin(in.Dir)
-	c.BinErr = binfile.Check(c.Bin)
+	c.BinErr = home.Runnable(c.Bin)
 	if in.Marker != nil {
 		c.Marker = &PlanRef{in.Marker.Name, in.Marker.Height}
 	}
@@ -266,9 +260,9 @@ func current(l layout.Layout, version func(string) (string, error)) Current {
 
 // pending reports data/upgrade-info.json as the reactor decides it, with
 // the state of its binary; nil when there is no file.
-func pending(l layout.Layout) *Pending {
-	d := reactor.Decide(l)
-	if d.State == reactor.NoPlan {
+func pending(l home.Layout) *Pending {
+	d := home.Decide(l)
+	if d.State == home.NoPlan {
 		return nil
 	}
 	p := &Pending{File: l.UpgradeInfoFile(), State: string(d.State), Name: d.Plan.Name, Height: d.Plan.Height, Dir: d.Dir}
@@ -277,7 +271,7 @@ func pending(l layout.Layout) *Pending {
 	}
 	if d.Dir != "" {
 		p.Binary = l.Bin(l.UpgradeDir(d.Dir))
-		if err := binfile.Check(p.Binary); err != nil {
+		if err := home.Runnable(p.Binary); err != nil {
 			p.BinaryError = err.Error()
 		} else {
 			p.BinaryOK = true
@@ -289,7 +283,7 @@ func pending(l layout.Layout) *Pending {
 }
 
 // staged lists upgrades/<dir>/bin/<name> for every directory.
-func staged(l layout.Layout, cur Current) []Staged {
+func staged(l home.Layout, cur Current) []Staged {
 	out := []Staged{}
 	ents, err := os.ReadDir(l.UpgradesDir())
 	if err != nil {
@@ -301,11 +295,11 @@ func staged(l layout.Layout, cur Current) []Staged {
 		}
 		s := Staged{Dir: e.Name(), Bin: l.Bin(l.UpgradeDir(e.Name()))}
 		s.Current = cur.Err == nil && cur.Upgrade == s.Dir
-		if s.Err = binfile.Check(s.Bin); s.Err != nil {
+		if s.Err = home.Runnable(s.Bin); s.Err != nil {
 			s.Error = s.Err.Error()
 		}
 		s.OK = s.Err == nil
-		if m, _ := layout.ReadMarker(l.UpgradeDir(e.Name())); m != nil {
+		if m, _ := home.ReadMarker(l.UpgradeDir(e.Name())); m != nil {
 			s.Marker = &PlanRef{m.Name, m.Height}
 		}
 		out = append(out, s)

@@ -24,7 +24,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // currentPlanPath is the gRPC method x/upgrade serves through ABCI queries.

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilhq/vigil/event"
 	"github.com/vigilhq/vigil/internal/atomicfile"
-	"github.com/vigilhq/vigil/reactor/event"
 )
 
 // Options configures an Observer.

@@ -23,9 +23,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/plan"
 )
 
 var v2 = plan.Plan{Name: "v2", Height: 100}
@@ -369,7 +369,7 @@ func TestRunReturnsWithAnOpenConnection(t *testing.T) {
 // ---- status file ----
 
 func TestStatusFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), StatusFileName)
+	path := filepath.Join(t.TempDir(), "vigil-status.json")
 	o := New(Options{StatusFile: path, Version: "v1.2.3"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -448,7 +448,7 @@ func waitFile(t *testing.T, path string, cond func(Status) bool) {
 
 // Observe never waits for the writer: with nobody writing, a burst returns.
 func TestObserveDoesNotBlock(t *testing.T) {
-	o := New(Options{StatusFile: filepath.Join(t.TempDir(), StatusFileName)})
+	o := New(Options{StatusFile: filepath.Join(t.TempDir(), "vigil-status.json")})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -467,7 +467,7 @@ func TestObserveDoesNotBlock(t *testing.T) {
 // Concurrent events from several goroutines while the writer and the server run (for -race), and
 // the file ends at the final state.
 func TestConcurrentObservers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), StatusFileName)
+	path := filepath.Join(t.TempDir(), "vigil-status.json")
 	o := New(Options{StatusFile: path})
 	s := serve(t, o)
 	var wg sync.WaitGroup
@@ -502,7 +502,7 @@ func TestStatusFileUnwritable(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
-	path := filepath.Join(t.TempDir(), "missing-dir", StatusFileName)
+	path := filepath.Join(t.TempDir(), "missing-dir", "vigil-status.json")
 	o := New(Options{StatusFile: path, Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

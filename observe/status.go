@@ -7,10 +7,7 @@ import (
 	"time"
 )
 
-// StatusFileName is the status file's name in $DAEMON_HOME/cosmovisor.
-const StatusFileName = "vigil-status.json"
-
-// StatusSchema is the version of the Status layout. Fields are only ever
+// StatusSchema is the version of the Status home. Fields are only ever
 // added; a change of meaning gets a new number.
 const StatusSchema = 1
 

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/watcher"
 )
 
@@ -85,22 +86,22 @@ func (r *reactor) check(said *string) (*target, error) {
 		}
 	}
 	file := r.l.UpgradeInfoFile()
-	d := Decide(r.l)
+	d := home.Decide(r.l)
 	switch d.State {
-	case NoPlan, Applied:
+	case home.NoPlan, home.Applied:
 		*said = ""
 		return nil, nil
-	case Unreadable:
+	case home.Unreadable:
 		once(slog.LevelWarn, "cannot read upgrade-info.json", "path", file, "err", d.Err)
-	case Invalid:
+	case home.Invalid:
 		level := slog.LevelWarn
 		if errors.Is(d.Err, plan.ErrEmpty) {
 			level = slog.LevelInfo // x/upgrade truncates before it writes: routine, not alarming
 		}
 		once(level, "invalid upgrade-info.json", "path", file, "err", d.Err)
-	case Refused:
+	case home.Refused:
 		once(slog.LevelError, "refusing upgrade", "plan", d.Plan, "err", d.Err)
-	case Blocked:
+	case home.Blocked:
 		switch {
 		case d.Installed.MarkerErr != nil:
 			once(slog.LevelError, "cannot read the installed upgrade's marker; not applying upgrade-info.json", "plan", d.Plan, "dir", d.Installed.Dir, "err", d.Installed.MarkerErr)
@@ -109,10 +110,10 @@ func (r *reactor) check(said *string) (*target, error) {
 		default:
 			once(slog.LevelError, "cannot resolve current", "err", d.Err)
 		}
-	case Older:
+	case home.Older:
 		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", d.Plan, "installed", d.Installed.Dir, "err", d.Err)
 		return nil, nil
-	case Pending:
+	case home.Pending:
 		*said = ""
 		return &target{plan: d.Plan, dir: d.Dir, seen: time.Now()}, nil
 	}
@@ -125,15 +126,15 @@ func (r *reactor) check(said *string) (*target, error) {
 // a plan that vanished (removed, or data/ replaced by a state-sync restore)
 // or was replaced is never applied from memory.
 func (r *reactor) confirm(t target) error {
-	d := Decide(r.l)
+	d := home.Decide(r.l)
 	switch {
-	case d.State == Pending && d.Dir == t.dir && d.Plan.Height == t.plan.Height:
+	case d.State == home.Pending && d.Dir == t.dir && d.Plan.Height == t.plan.Height:
 		return nil
-	case d.State == NoPlan:
+	case d.State == home.NoPlan:
 		return fmt.Errorf("%w: %s is gone", errWithdrawn, r.l.UpgradeInfoFile())
 	case d.Err != nil:
 		return fmt.Errorf("%w: %s is %s now: %v", errWithdrawn, r.l.UpgradeInfoFile(), d.State, d.Err)
-	case d.State == Pending:
+	case d.State == home.Pending:
 		return fmt.Errorf("%w: %s names %s at height %d now", errWithdrawn, r.l.UpgradeInfoFile(), d.Plan.Name, d.Plan.Height)
 	}
 	return fmt.Errorf("%w: %s is %s now", errWithdrawn, r.l.UpgradeInfoFile(), d.State)

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/testutil"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 func testReactor(t *testing.T) *reactor {
 	t.Helper()
-	l := layout.Layout{Home: t.TempDir(), Name: "appd", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "appd", Recase: true}
 	for _, d := range []string{l.GenesisDir(), l.UpgradeDir("v2"), l.UpgradeDir("v3"), l.DataDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ func TestCheckLogsAProblemOnce(t *testing.T) {
 }
 
 func TestCurrentIsDirectoryStopsBeforeStarting(t *testing.T) {
-	l := layout.Layout{Home: t.TempDir(), Name: "appd", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "appd", Recase: true}
 	if err := os.MkdirAll(filepath.Join(l.Current(), "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}

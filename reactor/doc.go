@@ -31,7 +31,7 @@
 // # What a killed vigil leaves behind
 //
 // Every child (the node, a hook) is started with a process.Tracker that
-// keeps layout.ProcsFile equal to the children started and not yet reaped
+// keeps home.ProcsFile equal to the children started and not yet reaped
 // (procRecord, the one place that writes it). EndLeftovers, called by cmd
 // with the run lock held and before Run, ends what that file names: a
 // killed vigil's node that ignored the parent-death SIGTERM, or a hook's

@@ -8,9 +8,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
 )
 
 // Exit codes of `<app> pre-upgrade`, the Cosmos SDK convention.
@@ -27,7 +27,7 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 	if script == "" {
 		return nil
 	}
-	if _, err := layout.CheckBinary(script); err != nil {
+	if _, err := home.CheckBinary(script); err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE: %w", err)
 	}
 	out, exit, err := r.runHook(ctx, r.l.Home, script, p.Name, strconv.FormatInt(p.Height, 10))

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // PlanSource tells the upgrade the chain has scheduled, before the halt

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/testutil"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // scriptedPlans answers CurrentPlan from a list, repeating the last answer.
@@ -33,7 +33,7 @@ func (s *scriptedPlans) CurrentPlan(context.Context) (*plan.Plan, error) {
 
 // fileFetcher writes a file at the binary's path; fails the first failN calls.
 type fileFetcher struct {
-	l     layout.Layout
+	l     home.Layout
 	mu    sync.Mutex
 	calls []string
 	failN int
@@ -76,7 +76,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // DownloadDone is emitted; the stage returns when ctx ends.
 func TestPrefetch(t *testing.T) {
 	t.Parallel()
-	l := layout.Layout{Home: t.TempDir(), Name: "app", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "app", Recase: true}
 	v2 := &plan.Plan{Name: "V2", Height: 100, Info: "x"}
 	src := &scriptedPlans{answers: []func() (*plan.Plan, error){
 		func() (*plan.Plan, error) { return nil, errors.New("connection refused") },
@@ -137,7 +137,7 @@ func TestPrefetch(t *testing.T) {
 // not at every tick, and the stage carries on.
 func TestPrefetchRetriesLater(t *testing.T) {
 	t.Parallel()
-	l := layout.Layout{Home: t.TempDir(), Name: "app", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "app", Recase: true}
 	src := &scriptedPlans{answers: []func() (*plan.Plan, error){
 		func() (*plan.Plan, error) { return &plan.Plan{Name: "v2", Height: 100}, nil },
 	}}
@@ -163,7 +163,7 @@ func TestPrefetchRetriesLater(t *testing.T) {
 // after the (long) interval.
 func TestPrefetchAsksSoonWhileRPCIsDown(t *testing.T) {
 	t.Parallel()
-	l := layout.Layout{Home: t.TempDir(), Name: "app", Recase: true}
+	l := home.Layout{Home: t.TempDir(), Name: "app", Recase: true}
 	src := &scriptedPlans{answers: []func() (*plan.Plan, error){
 		func() (*plan.Plan, error) { return nil, errors.New("connection refused") },
 		func() (*plan.Plan, error) { return &plan.Plan{Name: "v2", Height: 100}, nil },

@@ -9,8 +9,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/layout"
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
 )
 
 // prepare makes each upgrade ready while the node still runs: binary present
@@ -91,7 +91,7 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 		return ready{}, err
 	}
 	bin := r.l.Bin(r.l.UpgradeDir(t.dir))
-	chmodded, err := layout.CheckBinary(bin)
+	chmodded, err := home.CheckBinary(bin)
 	if errors.Is(err, fs.ErrNotExist) {
 		if r.cfg.Fetch == nil {
 			return ready{}, fmt.Errorf("upgrade binary for %q not found and downloads are off: put it at %s", t.plan.Name, bin)
@@ -102,7 +102,7 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 		if err != nil {
 			return ready{}, fmt.Errorf("fetch upgrade binary for %q: %w", t.plan.Name, err)
 		}
-		chmodded, err = layout.CheckBinary(bin)
+		chmodded, err = home.CheckBinary(bin)
 	}
 	if err != nil {
 		return ready{}, fmt.Errorf("upgrade binary %s: %w", bin, err)

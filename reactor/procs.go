@@ -12,9 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/layout"
 )
 
 // procEntry is one process in the record file.
@@ -23,12 +23,12 @@ type procEntry struct {
 	process.Ident
 }
 
-// procsFile is the content of layout.ProcsFile.
+// procsFile is the content of home.ProcsFile.
 type procsFile struct {
 	Procs []procEntry `json:"procs"`
 }
 
-// procRecord keeps layout.ProcsFile equal to the set of children vigil has
+// procRecord keeps home.ProcsFile equal to the set of children vigil has
 // started and not reaped, so that a vigil started after this one was killed
 // can end them (EndLeftovers) before it starts, backs up or switches
 // anything. It is the only writer of the file; the run lock makes sure no
@@ -113,13 +113,13 @@ func (p *procRecord) writeLocked() {
 }
 
 // EndLeftovers ends the processes that an earlier vigil of this home recorded
-// in layout.ProcsFile and did not reap, because it was killed: the node (a
+// in home.ProcsFile and did not reap, because it was killed: the node (a
 // node that ignores the parent-death SIGTERM, or takes long to flush, lives
 // on) and hooks with their process groups. Each gets SIGTERM, SIGKILL after
 // grace, and EndLeftovers returns once all are gone; then it removes the
 // record. A recorded pid that now runs another process is left alone. Call
 // it with the run lock held, before Run.
-func EndLeftovers(ctx context.Context, l layout.Layout, grace time.Duration, log *slog.Logger) error {
+func EndLeftovers(ctx context.Context, l home.Layout, grace time.Duration, log *slog.Logger) error {
 	path := l.ProcsFile()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
 	"github.com/vigilhq/vigil/watcher"
 )
 
@@ -37,7 +37,7 @@ type Fetcher interface {
 
 // Config is everything the reactor needs; cmd builds it from its settings.
 type Config struct {
-	Layout                layout.Layout
+	Layout                home.Layout
 	Args                  []string // the app's arguments, reused after every upgrade
 	Stdin, Stdout, Stderr *os.File
 	OwnGroup              bool // start the app in its own process group
@@ -98,7 +98,7 @@ type query struct {
 
 type reactor struct {
 	cfg      Config
-	l        layout.Layout
+	l        home.Layout
 	log      *slog.Logger
 	procs    *procRecord // what runs, for the vigil after us; nil in some tests
 	stopping sync.Once   // the Stopping event is sent once

@@ -11,9 +11,9 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/layout"
 )
 
 // supervise owns the app. It returns the app's exit when the app ends without
@@ -246,7 +246,7 @@ func (r *reactor) start() (*process.Child, error) {
 		return nil, err
 	}
 	bin := r.l.Bin(in.Dir)
-	if _, err := layout.CheckBinary(bin); err != nil {
+	if _, err := home.CheckBinary(bin); err != nil {
 		return nil, fmt.Errorf("current binary is invalid: %w", err)
 	}
 	if real, err := filepath.EvalSymlinks(bin); err == nil {

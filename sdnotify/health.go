@@ -3,7 +3,7 @@ package sdnotify
 import (
 	"sync"
 
-	"github.com/vigilhq/vigil/reactor/event"
+	"github.com/vigilhq/vigil/event"
 )
 
 // Health decides, from the reactor's events, whether vigil deserves a

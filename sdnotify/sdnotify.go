@@ -12,7 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/vigilhq/vigil/reactor/event"
+	"github.com/vigilhq/vigil/event"
 )
 
 // Config is what cmd learns from the environment systemd gives vigil.

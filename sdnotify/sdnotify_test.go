@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/event"
 	"github.com/vigilhq/vigil/internal/testutil"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/plan"
 )
 
 const hangTimeout = 10 * time.Second

@@ -36,13 +36,10 @@ func newDataBackup(cfg config.Config, log *slog.Logger) backup.Policy {
 	}
 }
 
-// runLockPath is held by `vigil run` for its lifetime.
-func runLockPath(cfg config.Config) string { return filepath.Join(cfg.Root(), runlock.FileName) }
-
 // lockHome takes the run lock for `vigil run` and, now that no other vigil
 // can be writing one, removes the partial backups a killed vigil left.
 func lockHome(cfg config.Config, log *slog.Logger) (*runlock.Lock, error) {
-	lock, err := runlock.Acquire(runLockPath(cfg))
+	lock, err := runlock.Acquire(cfg.Layout().RunLock())
 	if errors.Is(err, runlock.ErrHeld) {
 		return nil, fmt.Errorf("another vigil is already running on %s=%s: %w", config.EnvHome, cfg.Home, err)
 	}

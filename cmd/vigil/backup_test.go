@@ -278,7 +278,7 @@ func TestE2ENoSpace(t *testing.T) {
 
 // runBeside runs a vigil command while another vigil runs the node of h:
 // h.run would blame it for that node.
-func runBeside(h *home, args []string, extra ...string) (*vigilProc, int) {
+func runBeside(h *nodeHome, args []string, extra ...string) (*vigilProc, int) {
 	h.t.Helper()
 	v := h.start(args, extra...)
 	select {
@@ -291,7 +291,7 @@ func runBeside(h *home, args []string, extra ...string) (*vigilProc, int) {
 
 // startInTinyFS is home.start with vigil run in a private mount namespace
 // where dir is a 1 MiB tmpfs.
-func startInTinyFS(h *home, dir string, args []string, extra ...string) *vigilProc {
+func startInTinyFS(h *nodeHome, dir string, args []string, extra ...string) *vigilProc {
 	h.t.Helper()
 	script := `mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@"`
 	return h.startWrapped([]string{"unshare", "-m", "--propagation", "private", "sh", "-c", script, dir}, args, extra...)
@@ -348,7 +348,7 @@ func BenchmarkUpgradeWithBackup(b *testing.B) {
 	}
 }
 
-func upgradeOnce(b *testing.B, h *home, env ...string) {
+func upgradeOnce(b *testing.B, h *nodeHome, env ...string) {
 	sock, conn := readySocket(b)
 	prepared := stageInfo(b, h, "")
 

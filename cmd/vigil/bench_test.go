@@ -119,7 +119,7 @@ func readySocket(b *testing.B) (string, *net.UnixConn) {
 
 // stageInfo writes the upgrade-info.json for v2 at height 100 beside data/
 // (same filesystem), for timedHalt to rename into place.
-func stageInfo(b *testing.B, h *home, info string) string {
+func stageInfo(b *testing.B, h *nodeHome, info string) string {
 	prepared := h.path("prepared-upgrade-info.json")
 	must(b, os.WriteFile(prepared, []byte(infoJSON("v2", 100, info)), 0o644))
 	return prepared
@@ -127,7 +127,7 @@ func stageInfo(b *testing.B, h *home, info string) string {
 
 // timedHalt plays the halt (prepared renamed into data/) with the benchmark
 // timer running, and returns the time until v2 reports it is up.
-func timedHalt(b *testing.B, h *home, v *vigilProc, conn *net.UnixConn, prepared string) time.Duration {
+func timedHalt(b *testing.B, h *nodeHome, v *vigilProc, conn *net.UnixConn, prepared string) time.Duration {
 	b.Helper()
 	b.StartTimer()
 	t0 := time.Now()

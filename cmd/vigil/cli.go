@@ -16,11 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor"
-	"github.com/vigilhq/vigil/reactor/event"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
 	"github.com/vigilhq/vigil/watcher"
 )
 
@@ -247,7 +247,7 @@ func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc
 	if err == nil {
 		err = cfg.Validate(false)
 	}
-	var in layout.Installed
+	var in home.Installed
 	if err == nil {
 		in, err = cfg.Layout().Installed()
 	}

@@ -57,7 +57,7 @@ func tmpfsVolume(t *testing.T, dir, size string) (wrap []string, view func(elem 
 }
 
 // runWrapped is home.run under a wrapper.
-func runWrapped(h *home, wrap, args []string, extra ...string) (*vigilProc, int) {
+func runWrapped(h *nodeHome, wrap, args []string, extra ...string) (*vigilProc, int) {
 	h.t.Helper()
 	v := h.startWrapped(wrap, args, extra...)
 	return v, v.wait()

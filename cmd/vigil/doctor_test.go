@@ -13,7 +13,7 @@ import (
 
 // runDoctor runs `vigil doctor` on h (no DAEMON_* in the environment) and returns its findings
 // (stdout lines) and exit code.
-func runDoctor(t *testing.T, h *home, extraEnv []string, args ...string) ([]string, int) {
+func runDoctor(t *testing.T, h *nodeHome, extraEnv []string, args ...string) ([]string, int) {
 	t.Helper()
 	out, errOut, code := cliRun(t, extraEnv, append([]string{"doctor", "--home", h.dir, "--timeout", "2s"}, args...)...)
 	t.Logf("vigil doctor (exit %d):\n%s%s", code, out, errOut)
@@ -70,46 +70,46 @@ func TestDoctorBroken(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		env       []string
-		breakHome func(t *testing.T, h *home)
+		breakHome func(t *testing.T, h *nodeHome)
 		want      []string // parts of the FAIL line
 	}{
-		{"not executable", nil, func(t *testing.T, h *home) {
+		{"not executable", nil, func(t *testing.T, h *nodeHome) {
 			must(t, os.Chmod(h.root("upgrades", "v2", "bin", daemonName), 0o644))
 		}, []string{"upgrades/v2", "not executable", "chmod +x"}},
 
-		{"other arch", nil, func(t *testing.T, h *home) {
+		{"other arch", nil, func(t *testing.T, h *nodeHome) {
 			flipMachine(t, h.root("upgrades", "v2", "bin", daemonName))
 		}, []string{"upgrades/v2", "is built for"}},
 
-		{"version hangs", nil, func(t *testing.T, h *home) {
+		{"version hangs", nil, func(t *testing.T, h *nodeHome) {
 			bin := h.root("upgrades", "v2", "bin", daemonName)
 			must(t, os.Remove(bin))
 			must(t, os.WriteFile(bin, []byte("#!/bin/sh\nsleep 30\n"), 0o755))
 		}, []string{"upgrades/v2", "did not finish within 2s"}},
 
-		{"case mismatch", nil, func(t *testing.T, h *home) {
+		{"case mismatch", nil, func(t *testing.T, h *nodeHome) {
 			must(t, os.Rename(h.root("upgrades", "v2"), h.root("upgrades", "V2")))
 			h.writeInfo("V2", 100) // lowercased to v2, which does not exist
 		}, []string{"pending upgrade V2 at height 100", "upgrades/v2", "only upgrades/V2 exists"}},
 
-		{"case mismatch without recase", []string{"COSMOVISOR_DISABLE_RECASE=true"}, func(t *testing.T, h *home) {
+		{"case mismatch without recase", []string{"COSMOVISOR_DISABLE_RECASE=true"}, func(t *testing.T, h *nodeHome) {
 			h.writeInfo("V2", 100) // kept as V2; only v2 exists
 		}, []string{"upgrades/V2", "COSMOVISOR_DISABLE_RECASE is on", "only upgrades/v2 exists"}},
 
-		{"dangling current", nil, func(t *testing.T, h *home) {
+		{"dangling current", nil, func(t *testing.T, h *nodeHome) {
 			must(t, os.Remove(h.root("current")))
 			must(t, os.Symlink("upgrades/gone", h.root("current")))
 		}, []string{"upgrades/gone", "does not resolve"}},
 
-		{"missing binary, no downloads", nil, func(t *testing.T, h *home) {
+		{"missing binary, no downloads", nil, func(t *testing.T, h *nodeHome) {
 			h.writeInfo("v3", 200)
 		}, []string{"pending upgrade v3 at height 200", "missing and downloads are off"}},
 
-		{"no data dir", nil, func(t *testing.T, h *home) {
+		{"no data dir", nil, func(t *testing.T, h *nodeHome) {
 			must(t, os.Remove(h.path("data")))
 		}, []string{"data directory", "refuses to start"}},
 
-		{"bad pre-upgrade script", []string{"COSMOVISOR_CUSTOM_PREUPGRADE=pre.sh"}, func(t *testing.T, h *home) {
+		{"bad pre-upgrade script", []string{"COSMOVISOR_CUSTOM_PREUPGRADE=pre.sh"}, func(t *testing.T, h *nodeHome) {
 			must(t, os.WriteFile(h.root("pre.sh"), []byte("#!/bin/sh\n"), 0o644))
 		}, []string{"COSMOVISOR_CUSTOM_PREUPGRADE", "not executable"}},
 	} {

@@ -109,7 +109,7 @@ func readFakeBin(t testing.TB) []byte {
 	return b
 }
 
-func (h *home) assertDownloaded(want []byte) {
+func (h *nodeHome) assertDownloaded(want []byte) {
 	h.t.Helper()
 	bin := h.root("upgrades", "v2", "bin", daemonName)
 	got, err := os.ReadFile(bin)

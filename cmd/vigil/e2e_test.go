@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/observe"
 )
 
@@ -85,22 +86,24 @@ func runMain(m *testing.M) int {
 
 // ---- home ----
 
-type home struct {
+type nodeHome struct {
 	t   testing.TB
 	dir string
 	out string // vigil's stdout/stderr files live here, outside the home
 }
 
-func (h *home) path(elem ...string) string { return filepath.Join(append([]string{h.dir}, elem...)...) }
-func (h *home) root(elem ...string) string {
+func (h *nodeHome) path(elem ...string) string {
+	return filepath.Join(append([]string{h.dir}, elem...)...)
+}
+func (h *nodeHome) root(elem ...string) string {
 	return filepath.Join(append([]string{h.dir, "cosmovisor"}, elem...)...)
 }
 
 // newHome lays out a home as `vigil init` + `vigil add-upgrade v2` would: genesis and v2 binaries,
 // current → genesis, data/, and the fake's behaviour file (nil = no file, a quiet node).
-func newHome(t testing.TB, cfg map[string]any) *home {
+func newHome(t testing.TB, cfg map[string]any) *nodeHome {
 	t.Helper()
-	h := &home{t: t, dir: t.TempDir(), out: t.TempDir()}
+	h := &nodeHome{t: t, dir: t.TempDir(), out: t.TempDir()}
 	installBin(t, h.root("genesis", "bin", daemonName))
 	installBin(t, h.root("upgrades", "v2", "bin", daemonName))
 	must(t, os.Symlink("genesis", h.root("current")))
@@ -111,7 +114,7 @@ func newHome(t testing.TB, cfg map[string]any) *home {
 	return h
 }
 
-func (h *home) writeConfig(cfg map[string]any) {
+func (h *nodeHome) writeConfig(cfg map[string]any) {
 	b, err := json.Marshal(cfg)
 	must(h.t, err)
 	must(h.t, os.WriteFile(h.path("fakeapp.json"), b, 0o644))
@@ -135,7 +138,7 @@ func installBin(t testing.TB, dst string) {
 }
 
 // writeInfo installs data/upgrade-info.json atomically, as the test's own "valid write".
-func (h *home) writeInfo(name string, height int64) {
+func (h *nodeHome) writeInfo(name string, height int64) {
 	h.t.Helper()
 	b, err := json.Marshal(map[string]any{"name": name, "time": "0001-01-01T00:00:00Z", "height": height, "info": ""})
 	must(h.t, err)
@@ -144,7 +147,7 @@ func (h *home) writeInfo(name string, height int64) {
 	must(h.t, os.Rename(tmp, h.path("data", "upgrade-info.json")))
 }
 
-func (h *home) current() string {
+func (h *nodeHome) current() string {
 	h.t.Helper()
 	s, err := os.Readlink(h.root("current"))
 	if err != nil {
@@ -153,7 +156,7 @@ func (h *home) current() string {
 	return s
 }
 
-func (h *home) fakeLog() []string {
+func (h *nodeHome) fakeLog() []string {
 	b, err := os.ReadFile(h.path("fakeapp.log"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		h.t.Fatalf("reading fakeapp.log: %v", err)
@@ -165,7 +168,7 @@ func (h *home) fakeLog() []string {
 	return strings.Split(s, "\n")
 }
 
-func (h *home) countLog(line string) int {
+func (h *nodeHome) countLog(line string) int {
 	n := 0
 	for _, l := range h.fakeLog() {
 		if l == line {
@@ -176,7 +179,7 @@ func (h *home) countLog(line string) int {
 }
 
 // assertOrder checks that want appear in fakeapp.log in this order (other lines may interleave).
-func (h *home) assertOrder(want ...string) {
+func (h *nodeHome) assertOrder(want ...string) {
 	h.t.Helper()
 	lines := h.fakeLog()
 	i := 0
@@ -190,14 +193,14 @@ func (h *home) assertOrder(want ...string) {
 	}
 }
 
-func (h *home) assertNoLog(line string) {
+func (h *nodeHome) assertNoLog(line string) {
 	h.t.Helper()
 	if n := h.countLog(line); n != 0 {
 		h.t.Fatalf("fakeapp.log has %q %d times, want none\nlog:\n%s", line, n, strings.Join(h.fakeLog(), "\n"))
 	}
 }
 
-func (h *home) assertCurrent(want string) {
+func (h *nodeHome) assertCurrent(want string) {
 	h.t.Helper()
 	if got := h.current(); got != want {
 		h.t.Fatalf("current -> %q, want %q", got, want)
@@ -205,7 +208,7 @@ func (h *home) assertCurrent(want string) {
 }
 
 // assertMarker checks upgrades/<dir>/upgrade-info.json names the plan.
-func (h *home) assertMarker(dir, name string, height int64) {
+func (h *nodeHome) assertMarker(dir, name string, height int64) {
 	h.t.Helper()
 	b, err := os.ReadFile(h.root("upgrades", dir, "upgrade-info.json"))
 	if err != nil {
@@ -224,7 +227,7 @@ func (h *home) assertMarker(dir, name string, height int64) {
 }
 
 // appPIDs lists running processes whose executable lives under this home's cosmovisor/.
-func (h *home) appPIDs() []int {
+func (h *nodeHome) appPIDs() []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	prefix := h.root() + "/"
@@ -254,7 +257,7 @@ func isZombie(pid int) bool {
 
 type vigilProc struct {
 	t      testing.TB
-	h      *home
+	h      *nodeHome
 	cmd    *exec.Cmd
 	stdout string
 	stderr string
@@ -263,7 +266,7 @@ type vigilProc struct {
 }
 
 // baseEnv is a clean environment: only PATH, HOME and what the test adds.
-func (h *home) baseEnv(extra ...string) []string {
+func (h *nodeHome) baseEnv(extra ...string) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
@@ -280,7 +283,7 @@ var procSeq struct {
 }
 
 // start runs `vigil <args...>` with the clean env plus extra (later entries win).
-func (h *home) start(args []string, extra ...string) *vigilProc {
+func (h *nodeHome) start(args []string, extra ...string) *vigilProc {
 	h.t.Helper()
 	return h.startWrapped(nil, args, extra...)
 }
@@ -288,13 +291,13 @@ func (h *home) start(args []string, extra ...string) *vigilProc {
 // startWrapped is start with vigil run under a wrapper command (unshare, a
 // shell that mounts something first): wrapper… vigil args…. nil runs vigil
 // itself. Signals sent with v.signal reach the wrapper.
-func (h *home) startWrapped(wrapper, args []string, extra ...string) *vigilProc {
+func (h *nodeHome) startWrapped(wrapper, args []string, extra ...string) *vigilProc {
 	h.t.Helper()
 	return h.startArgv(append(append(slices.Clone(wrapper), vigilBin), args...), extra...)
 }
 
 // startArgv runs argv (vigil, or a program standing in for it) as start does.
-func (h *home) startArgv(argv []string, extra ...string) *vigilProc {
+func (h *nodeHome) startArgv(argv []string, extra ...string) *vigilProc {
 	h.t.Helper()
 	procSeq.Lock()
 	procSeq.n++
@@ -341,7 +344,7 @@ func (h *home) startArgv(argv []string, extra ...string) *vigilProc {
 }
 
 // run starts vigil and waits for it to exit, returning its exit code.
-func (h *home) run(args []string, extra ...string) (*vigilProc, int) {
+func (h *nodeHome) run(args []string, extra ...string) (*vigilProc, int) {
 	h.t.Helper()
 	v := h.start(args, extra...)
 	return v, v.wait()
@@ -585,7 +588,7 @@ func TestE2ENoRestartAfterUpgrade(t *testing.T) {
 	h.assertMarker("v2", "v2", 100)
 	v.assertMsgs("switched")
 	// The upgrade counts as done although no new binary was started.
-	st, err := observe.ReadStatus(h.root(observe.StatusFileName))
+	st, err := observe.ReadStatus((home.Layout{Home: h.dir}).StatusFile())
 	must(t, err)
 	if st.LastUpgrade == nil || st.LastUpgrade.Name != "v2" || st.LastUpgrade.Result != observe.UpgradeDone {
 		t.Fatalf("status file's last upgrade = %+v, want v2 done", st.LastUpgrade)
@@ -929,22 +932,22 @@ func TestE2EStartErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		setup func(h *home) []string // returns extra env
+		setup func(h *nodeHome) []string // returns extra env
 		inErr string
 	}{
-		{"current-is-dir", func(h *home) []string {
+		{"current-is-dir", func(h *nodeHome) []string {
 			must(h.t, os.Remove(h.root("current")))
 			installBin(h.t, h.root("current", "bin", daemonName))
 			return nil
 		}, "/cosmovisor/current"},
-		{"no-data-dir", func(h *home) []string {
+		{"no-data-dir", func(h *nodeHome) []string {
 			must(h.t, os.Remove(h.path("data")))
 			return nil
 		}, "/data"},
-		{"relative-home", func(h *home) []string { return []string{"DAEMON_HOME=relative/home"} }, "DAEMON_HOME"},
-		{"bad-bool", func(h *home) []string { return []string{"DAEMON_RESTART_AFTER_UPGRADE=maybe"} }, "DAEMON_RESTART_AFTER_UPGRADE"},
-		{"bad-duration", func(h *home) []string { return []string{"DAEMON_POLL_INTERVAL=600"} }, "DAEMON_POLL_INTERVAL"},
-		{"bad-watch-mode", func(h *home) []string { return []string{"VIGIL_WATCH_MODE=bogus"} }, "VIGIL_WATCH_MODE"},
+		{"relative-home", func(h *nodeHome) []string { return []string{"DAEMON_HOME=relative/home"} }, "DAEMON_HOME"},
+		{"bad-bool", func(h *nodeHome) []string { return []string{"DAEMON_RESTART_AFTER_UPGRADE=maybe"} }, "DAEMON_RESTART_AFTER_UPGRADE"},
+		{"bad-duration", func(h *nodeHome) []string { return []string{"DAEMON_POLL_INTERVAL=600"} }, "DAEMON_POLL_INTERVAL"},
+		{"bad-watch-mode", func(h *nodeHome) []string { return []string{"VIGIL_WATCH_MODE=bogus"} }, "VIGIL_WATCH_MODE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -966,7 +969,7 @@ func TestE2EStartErrors(t *testing.T) {
 
 func TestE2EInitAddUpgrade(t *testing.T) {
 	t.Parallel()
-	h := &home{t: t, dir: t.TempDir(), out: t.TempDir()}
+	h := &nodeHome{t: t, dir: t.TempDir(), out: t.TempDir()}
 	if _, code := h.run([]string{"init", fakeBin}); code != 0 {
 		t.Fatalf("init: exit %d", code)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // backups lists the complete data backups in the home (the default backup dir).
-func (h *home) backups() []string {
+func (h *nodeHome) backups() []string {
 	h.t.Helper()
 	m, err := filepath.Glob(h.path("data-backup-*"))
 	must(h.t, err)
@@ -98,10 +98,10 @@ func TestE2EPlanVanishes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		vanish func(h *home)
+		vanish func(h *nodeHome)
 	}{
-		{"removed", func(h *home) { must(h.t, os.Remove(h.path("data", "upgrade-info.json"))) }},
-		{"data replaced", func(h *home) {
+		{"removed", func(h *nodeHome) { must(h.t, os.Remove(h.path("data", "upgrade-info.json"))) }},
+		{"data replaced", func(h *nodeHome) {
 			must(h.t, os.Rename(h.path("data"), h.path("data.old")))
 			must(h.t, os.Mkdir(h.path("data"), 0o755))
 		}},

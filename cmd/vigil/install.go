@@ -10,9 +10,9 @@ import (
 	"strconv"
 
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // initCmd installs the genesis binary, creates `current` and data/.
@@ -47,7 +47,7 @@ func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	} else {
 		fmt.Fprintf(stdout, "%s already exists, left as is\n", genBin)
 	}
-	if _, err := layout.CheckBinary(genBin); err != nil {
+	if _, err := home.CheckBinary(genBin); err != nil {
 		return err
 	}
 	if _, err := l.EnsureCurrent(); err != nil {

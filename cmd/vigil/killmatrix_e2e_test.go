@@ -353,7 +353,7 @@ func kmPoll(v *vigilProc, limit time.Duration, cond func() bool) bool {
 }
 
 // kmLanded is the last step a killed vigil reached, from its log and the hook's marker file.
-func kmLanded(v *vigilProc, h *home) string {
+func kmLanded(v *vigilProc, h *nodeHome) string {
 	last := -1
 	for _, r := range v.records() {
 		for i, s := range kmSteps {
@@ -382,7 +382,7 @@ func kmV2Pid(v *vigilProc) int {
 	return 0
 }
 
-func kmCountPrefix(h *home, sub string) int {
+func kmCountPrefix(h *nodeHome, sub string) int {
 	n := 0
 	for _, l := range h.fakeLog() {
 		if strings.Contains(l, sub) {
@@ -392,7 +392,7 @@ func kmCountPrefix(h *home, sub string) int {
 	return n
 }
 
-func kmHookRuns(h *home) int {
+func kmHookRuns(h *nodeHome) int {
 	b, _ := os.ReadFile(h.path("hook.runs"))
 	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return n
@@ -434,7 +434,7 @@ func kmOverlaps(lines []string) []string {
 }
 
 // kmNodePIDs are the node processes of h (not `app pre-upgrade` runs).
-func kmNodePIDs(h *home) []int {
+func kmNodePIDs(h *nodeHome) []int {
 	var out []int
 	for _, pid := range h.appPIDs() {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -448,7 +448,7 @@ func kmNodePIDs(h *home) []int {
 
 // kmHookPIDs are the live processes of the custom pre-upgrade hook: it alone runs in
 // $DAEMON_HOME (vigil and the node run in h.out), and its children inherit that.
-func kmHookPIDs(h *home) []int {
+func kmHookPIDs(h *nodeHome) []int {
 	dir, err := filepath.EvalSymlinks(h.dir)
 	if err != nil {
 		dir = h.dir
@@ -468,7 +468,7 @@ func kmHookPIDs(h *home) []int {
 	return out
 }
 
-func kmKillHooks(h *home) {
+func kmKillHooks(h *nodeHome) {
 	for _, pid := range kmHookPIDs(h) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}

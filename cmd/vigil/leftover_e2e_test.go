@@ -16,7 +16,7 @@ import (
 // must end them before it starts, backs up or switches anything.
 
 // logPrefixed lists the fakeapp.log lines that start with prefix.
-func (h *home) logPrefixed(prefix string) []string {
+func (h *nodeHome) logPrefixed(prefix string) []string {
 	var out []string
 	for _, l := range h.fakeLog() {
 		if strings.HasPrefix(l, prefix) {

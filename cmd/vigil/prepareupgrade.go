@@ -15,9 +15,9 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/fetch"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/noderpc"
 	"github.com/vigilhq/vigil/reactor"
-	"github.com/vigilhq/vigil/reactor/layout"
 )
 
 // setupDownloads gives the reactor a fetcher (DAEMON_ALLOW_DOWNLOAD_BINARIES
@@ -125,7 +125,7 @@ func prepareUpgradeCmd(args []string, stdout, stderr io.Writer, getenv getenvFun
 	}
 	if res.Already {
 		// Put there by hand (or by vigil): check it as the halt would.
-		if _, err := layout.CheckBinary(res.Path); err != nil {
+		if _, err := home.CheckBinary(res.Path); err != nil {
 			return fmt.Errorf("the binary at %s is not usable: %w", res.Path, err)
 		}
 		fmt.Fprintf(stdout, "binary already in place: %s\n", res.Path)

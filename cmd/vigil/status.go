@@ -14,9 +14,9 @@ import (
 
 	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/config"
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/inspect"
 	"github.com/vigilhq/vigil/observe"
-	"github.com/vigilhq/vigil/reactor/layout"
 )
 
 // ---- the observer of `vigil run` ----
@@ -33,7 +33,7 @@ type observer struct {
 // wants to know now, not from a missing scrape target.
 func startObserver(cfg config.Config, log *slog.Logger) (*observer, error) {
 	o := observe.New(observe.Options{
-		StatusFile: inspect.StatusFile(cfg.Layout()),
+		StatusFile: cfg.Layout().StatusFile(),
 		Version:    versionString(),
 		Logger:     log.With("component", "observe"),
 	})
@@ -129,14 +129,14 @@ func (o homeOpts) config(getenv getenvFunc) (config.Config, error) {
 	if v, _ := getenv(config.EnvName); v != "" {
 		return cfg, err
 	}
-	home := o.home
-	if home == "" {
-		home, _ = getenv(config.EnvHome)
+	dir := o.home
+	if dir == "" {
+		dir, _ = getenv(config.EnvHome)
 	}
-	if home == "" {
+	if dir == "" {
 		return cfg, err
 	}
-	name, ierr := inferName(layout.Layout{Home: home}.GenesisDir())
+	name, ierr := inferName(home.Layout{Home: dir}.GenesisDir())
 	if ierr != nil {
 		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, config.EnvName, ierr)
 	}

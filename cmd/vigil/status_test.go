@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/observe"
 )
 
@@ -237,7 +238,7 @@ func TestStatusPreparedHome(t *testing.T) {
 	}
 	b, err := json.Marshal(st)
 	must(t, err)
-	must(t, os.WriteFile(h.root(observe.StatusFileName), b, 0o644))
+	must(t, os.WriteFile((home.Layout{Home: h.dir}).StatusFile(), b, 0o644))
 
 	r := statusJSON(t, nil, "--home", h.dir)
 	if r.Vigil.Running || r.Vigil.Pid != 999999999 {

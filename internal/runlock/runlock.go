@@ -126,8 +126,3 @@ func Held(path string) (bool, error) {
 	unix.Flock(fd, unix.LOCK_UN)
 	return false, nil
 }
-
-// FileName is the run lock's name in $DAEMON_HOME/cosmovisor. `vigil run`
-// holds it; restore holds it too, and status reads it to tell whether a vigil
-// runs. One name, so that they all agree on which file that is.
-const FileName = "vigil.lock"

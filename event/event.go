@@ -10,8 +10,8 @@ package event
 import (
 	"time"
 
+	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor/plan"
 )
 
 // Kind says what happened; the comment on each kind lists the Event fields it sets.

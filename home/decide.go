@@ -1,4 +1,4 @@
-package reactor
+package home
 
 import (
 	"errors"
@@ -6,8 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/vigilhq/vigil/reactor/layout"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // State is what upgrade-info.json means for the installed version.
@@ -28,15 +27,15 @@ const (
 // status` and `vigil doctor` report it, so all three share one set of rules.
 type Decision struct {
 	State     State
-	Plan      plan.Plan        // set from Refused on
-	Dir       string           // directory under upgrades/, set from Blocked on
-	Installed layout.Installed // set for Blocked (marker), Applied, Older, Pending
-	Err       error            // why, for Unreadable, Invalid, Refused, Blocked and Older
+	Plan      plan.Plan // set from Refused on
+	Dir       string    // directory under upgrades/, set from Blocked on
+	Installed Installed // set for Blocked (marker), Applied, Older, Pending
+	Err       error     // why, for Unreadable, Invalid, Refused, Blocked and Older
 }
 
 // Decide reads upgrade-info.json and compares it with what `current` has
 // installed. It reads files only.
-func Decide(l layout.Layout) Decision {
+func Decide(l Layout) Decision {
 	b, err := plan.Read(l.UpgradeInfoFile())
 	if errors.Is(err, fs.ErrNotExist) {
 		return Decision{State: NoPlan}
@@ -83,7 +82,7 @@ func Decide(l layout.Layout) Decision {
 
 // unmarked decides a plan against an installed upgrade directory that has no
 // marker, by which came last: the plan file or the `current` link.
-func unmarked(l layout.Layout, in layout.Installed) (State, error) {
+func unmarked(l Layout, in Installed) (State, error) {
 	file, err := os.Stat(l.UpgradeInfoFile())
 	if err != nil {
 		return Blocked, fmt.Errorf("current points at upgrades/%s, which has no marker, and %w", in.Upgrade, err)

@@ -1,15 +1,20 @@
-// Package layout knows cosmovisor's folder layout under $DAEMON_HOME and keeps
-// the `current` link and the per-upgrade markers consistent:
+// Package home is the one authority on a node home: cosmovisor's folder
+// layout under $DAEMON_HOME and vigil's files in it, what is installed and
+// what upgrade-info.json means against it (Decide), and which programs may
+// run (CheckBinary). It keeps the `current` link and the per-upgrade markers
+// consistent:
 //
 //	$DAEMON_HOME/cosmovisor/{genesis,upgrades/<dir>}/bin/$DAEMON_NAME
 //	$DAEMON_HOME/cosmovisor/current -> genesis | upgrades/<dir>   (relative)
 //	$DAEMON_HOME/cosmovisor/upgrades/<dir>/upgrade-info.json      (marker)
+//	$DAEMON_HOME/cosmovisor/vigil.lock, vigil.procs, vigil-status.json
+//	$DAEMON_DATA_BACKUP_DIR/data-backup-<dir>-<height>-<UTC time>
 //
 // `current` is only ever replaced atomically and always with a relative target,
 // so a home bind-mounted at another path still resolves. Nothing here silently
 // repairs an unexpected state: a `current` that is a real directory or a
 // dangling link is an error for the operator to look at.
-package layout
+package home
 
 import (
 	"errors"
@@ -20,11 +25,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/vigilhq/vigil/internal/atomicfile"
-	"github.com/vigilhq/vigil/internal/binfile"
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // Layout names the paths of one node home.
@@ -40,6 +45,32 @@ func (l Layout) GenesisDir() string      { return filepath.Join(l.Root(), "genes
 func (l Layout) UpgradesDir() string     { return filepath.Join(l.Root(), "upgrades") }
 func (l Layout) DataDir() string         { return filepath.Join(l.Home, "data") }
 func (l Layout) UpgradeInfoFile() string { return filepath.Join(l.DataDir(), plan.FileName) }
+
+// RunLock is held (flock) by `vigil run` for its lifetime: one vigil per
+// home. Restore and status probe it.
+func (l Layout) RunLock() string { return filepath.Join(l.Root(), "vigil.lock") }
+
+// StatusFile is where a running vigil keeps its status for `vigil status`.
+func (l Layout) StatusFile() string { return filepath.Join(l.Root(), "vigil-status.json") }
+
+// BackupPrefix starts the name of every data backup, complete or partial.
+const BackupPrefix = "data-backup-"
+
+// BackupTimeLayout is the UTC time at the end of a backup's name.
+const BackupTimeLayout = "20060102T150405Z"
+
+// BackupName is the folder name of a backup of data/ taken for the upgrade
+// in directory dir at height: upgrade, height and UTC time, so two upgrades
+// on the same day never share a folder (cosmovisor's do).
+func BackupName(dir string, height int64, at time.Time) string {
+	return BackupNamePrefix(dir, height) + at.UTC().Format(BackupTimeLayout)
+}
+
+// BackupNamePrefix is what the names of all backups of one upgrade directory
+// at one height start with.
+func BackupNamePrefix(dir string, height int64) string {
+	return fmt.Sprintf("%s%s-%d-", BackupPrefix, dir, height)
+}
 
 // ProcsFile records the processes a running vigil has started and not yet
 // reaped (the node, a hook), beside the run lock, so that the next vigil can
@@ -210,36 +241,4 @@ func (l Layout) WriteMarker(dir string, p plan.Plan) error {
 		p.Name = strings.ToLower(p.Name)
 	}
 	return atomicfile.WriteFile(filepath.Join(l.UpgradeDir(dir), plan.FileName), p.Marshal(), 0o644)
-}
-
-// CheckBinary is the one check of a program vigil is about to run (the node,
-// an upgrade binary in prepare, a hook): a regular file whose content this
-// machine can run (binfile.CheckFormat: an ELF for this OS and architecture,
-// or a script). A file that passes but lacks execute bits gets them where
-// read bits are set (cosmovisor makes binaries executable too; operators
-// often forget chmod); garbage is never made executable. It reports whether
-// it changed the mode.
-func CheckBinary(path string) (chmodded bool, err error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return false, err
-	}
-	if !st.Mode().IsRegular() {
-		return false, fmt.Errorf("%s is not a regular file", path)
-	}
-	if err := binfile.CheckFormat(path); err != nil {
-		return false, err
-	}
-	mode := st.Mode().Perm()
-	want := mode | (mode&0o444)>>2
-	if want&0o100 == 0 {
-		want |= 0o100
-	}
-	if want == mode {
-		return false, nil
-	}
-	if err := os.Chmod(path, want); err != nil {
-		return false, fmt.Errorf("make %s executable: %w", path, err)
-	}
-	return true, nil
 }

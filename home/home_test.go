@@ -1,4 +1,4 @@
-package layout
+package home
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigilhq/vigil/reactor/plan"
+	"github.com/vigilhq/vigil/plan"
 )
 
 func newHome(t *testing.T) Layout {
