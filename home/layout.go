@@ -183,16 +183,40 @@ func (l Layout) EnsureCurrent() (bool, error) {
 // Switch points `current` at upgrades/<dir> atomically.
 func (l Layout) Switch(dir string) error { return l.relink(filepath.Join("upgrades", dir)) }
 
+// SwitchNoSync points `current` at upgrades/<dir> atomically but not yet
+// durably; SyncRoot makes it durable. The upgrade's swap starts the new node
+// in between: a power loss before the sync brings the old `current` back,
+// and the plan, still pending in data/upgrade-info.json, is applied again at
+// the next start. The marker, which must be durable before the switch, is
+// written with WriteMarker first.
+func (l Layout) SwitchNoSync(dir string) error {
+	if err := l.checkRelink(); err != nil {
+		return err
+	}
+	return atomicfile.ReplaceSymlink(filepath.Join("upgrades", dir), l.Current())
+}
+
+// SyncRoot makes the renames in cosmovisor/ (a SwitchNoSync) durable.
+func (l Layout) SyncRoot() error { return atomicfile.SyncDir(l.Root()) }
+
 // SwitchGenesis points `current` back at genesis atomically (restoring a
 // backup taken before the first upgrade).
 func (l Layout) SwitchGenesis() error { return l.relink("genesis") }
 
 // relink replaces `current` with a link to target, relative to Root().
 func (l Layout) relink(target string) error {
+	if err := l.checkRelink(); err != nil {
+		return err
+	}
+	return atomicfile.Symlink(target, l.Current())
+}
+
+// checkRelink refuses to replace a `current` that is not a symlink.
+func (l Layout) checkRelink() error {
 	if st, err := os.Lstat(l.Current()); err == nil && st.Mode()&fs.ModeSymlink == 0 {
 		return fmt.Errorf("%s is a %s, not a symlink; refusing to replace it", l.Current(), kind(st))
 	}
-	return atomicfile.Symlink(target, l.Current())
+	return nil
 }
 
 // CleanTemps removes what a write of `current` or of a marker killed half-way

@@ -102,6 +102,9 @@ type reactor struct {
 	log      *slog.Logger
 	procs    *procRecord // what runs, for the vigil after us; nil in some tests
 	stopping sync.Once   // the Stopping event is sent once
+	// spawn starts the node from `current`: r.start, or a stand-in in the
+	// tests of the swap and of supervise.
+	spawn func() (*process.Child, error)
 }
 
 func (r *reactor) emit(e event.Event) { r.cfg.Observe.Emit(e) }
@@ -130,6 +133,7 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	}
 	r := &reactor{cfg: cfg, l: cfg.Layout, log: cfg.Logger}
 	r.procs = newProcRecord(r.l.ProcsFile(), r.log)
+	r.spawn = r.start
 	created, err := r.l.EnsureCurrent()
 	if err != nil {
 		return process.Exit{}, err

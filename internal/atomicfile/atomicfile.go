@@ -77,6 +77,16 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) (err error)
 // The rename fails if path is a real directory; callers check for that first
 // so they can say why.
 func Symlink(target, path string) error {
+	if err := ReplaceSymlink(target, path); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// ReplaceSymlink is Symlink without the fsync of the directory: atomic for
+// readers, durable only once the caller syncs the directory. For a caller
+// with something more urgent to do first (start the upgraded node).
+func ReplaceSymlink(target, path string) error {
 	dir := filepath.Dir(path)
 	for range 10 {
 		var b [6]byte
@@ -95,7 +105,7 @@ func Symlink(target, path string) error {
 			os.Remove(tmp)
 			return fmt.Errorf("link %s -> %s: %w", path, target, err)
 		}
-		return SyncDir(dir)
+		return nil
 	}
 	return fmt.Errorf("link %s: could not find a free temporary name", path)
 }
