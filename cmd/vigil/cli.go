@@ -1,27 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/event"
 	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/plan"
-	"github.com/vigilhq/vigil/process"
-	"github.com/vigilhq/vigil/reactor"
-	"github.com/vigilhq/vigil/watcher"
 )
 
 // exitError is vigil's own failure status (config errors, failed upgrades).
@@ -133,79 +125,13 @@ func runCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) in
 		return exitError
 	}
 	log := NewLogger(cfg, stderr, isTerminal(stderr))
-	lock, err := lockHome(cfg, log) // one vigil per home; cleans partial backups
-	if err != nil {
-		printError(stderr, err)
+	exit, err := runService(cfg, appArgs, stdio{stdin, stdout, stderr}, getenv, log)
+	var start startError
+	switch {
+	case errors.As(err, &start):
+		printError(stderr, start.err)
 		return exitError
-	}
-	defer lock.Release()
-	// Before anything starts, backs up or switches: end what a killed vigil
-	// of this home left running, and refuse to start a second node on a
-	// database that something else has open.
-	if err := endLeftovers(cfg, log); err != nil {
-		printError(stderr, err)
-		return exitError
-	}
-	obs, err := startObserver(cfg, log) // metrics and probes (VIGIL_LISTEN), status file
-	if err != nil {
-		printError(stderr, err)
-		return exitError
-	}
-
-	// Registered once for vigil's lifetime; the reactor forwards each signal.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
-
-	// As a container's PID 1 (no --init), the node's orphans are re-parented
-	// to vigil: reap them, never our own children (see package process).
-	if os.Getpid() == 1 {
-		if reaper, err := process.StartReaper(log.With("component", "reaper")); err != nil {
-			log.Warn("orphaned processes will not be reaped", "err", err)
-		} else {
-			defer reaper.Stop()
-		}
-	}
-
-	l := cfg.Layout()
-	rc := reactor.Config{
-		Layout: l,
-		Args:   appArgs,
-		Stdin:  stdin, Stdout: stdout, Stderr: stderr,
-		// A process group lets a stop reach the node's helpers too; with a
-		// terminal on stdin the app stays in our group so it can read it.
-		OwnGroup:             !isTerminal(stdin),
-		ShutdownGrace:        cfg.ShutdownGrace,
-		RestartDelay:         cfg.RestartDelay,
-		RestartAfterUpgrade:  cfg.RestartAfterUpgrade,
-		PreupgradeMaxRetries: cfg.PreupgradeMaxRetries,
-		RestartOnFailure:     cfg.RestartOnFailure,
-		RestartMax:           cfg.RestartMax,
-		Watch: watcher.Config{
-			Dir:            cfg.DataDir(),
-			File:           plan.FileName,
-			PollInterval:   cfg.PollInterval,
-			SafetyInterval: cfg.SafetyPollInterval,
-			ForcePoll:      cfg.WatchMode == "poll",
-			Logger:         log.With("component", "watcher"),
-		},
-		Logger: log,
-	}
-	if cfg.CustomPreupgrade != "" {
-		rc.CustomPreupgrade = filepath.Join(cfg.Root(), cfg.CustomPreupgrade)
-	}
-	if !cfg.SkipBackup {
-		rc.Backup = newDataBackup(cfg, log)
-	}
-	if cfg.AllowDownload {
-		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
-	}
-	notifier, health := systemdNotifier(getenv, log)
-	defer notifier.Close()
-	rc.Observe = event.Tee(obs.Observe, health.Observe, notifier.Observe)
-	exit, err := reactor.Run(context.Background(), rc, sigs)
-	obs.stop(err)
-	if err != nil {
+	case err != nil:
 		log.Error("vigil stopped", "err", err)
 		if cfg.DisableLogs {
 			printError(stderr, err)

@@ -51,10 +51,9 @@ func startObserver(cfg config.Config, log *slog.Logger) (*observer, error) {
 	return ob, nil
 }
 
-// stop records how the reactor ended (err nil: normally), stops the server
-// and waits for the last status write.
-func (ob *observer) stop(err error) {
-	ob.Fail(err)
+// stop stops the server and waits for the last status write (Fail has
+// recorded how the reactor ended).
+func (ob *observer) stop() {
 	ob.cancel()
 	<-ob.done // Run has logged a server failure itself
 }
