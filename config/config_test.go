@@ -832,3 +832,55 @@ func TestDescribeEveryVariable(t *testing.T) {
 		t.Errorf("missing backup dir:\n%s", out)
 	}
 }
+
+// File's output loads back, with an empty environment, into the same values, for every setting
+// (fullEnv sets each to something other than its default) and for the defaults.
+func TestFileRoundTrip(t *testing.T) {
+	for name, env := range map[string]map[string]string{"every setting": fullEnv, "defaults": minimalEnv()} {
+		t.Run(name, func(t *testing.T) {
+			want, err := Load(envOf(env), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := want.File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := writeFile(t, string(b))
+			got, err := Load(envOf(nil), path)
+			if err != nil {
+				t.Fatalf("Load of the written file: %v\n%s", err, b)
+			}
+			if !reflect.DeepEqual(withoutMeta(got), withoutMeta(want)) {
+				t.Errorf("round trip differs:\n got %+v\nwant %+v\nfile:\n%s", withoutMeta(got), withoutMeta(want), b)
+			}
+			for _, n := range Names() {
+				if name == "every setting" && got.Sources[n] != SourceFile {
+					t.Errorf("%s is not in the file (source %q)", n, got.Sources[n])
+				}
+			}
+		})
+	}
+}
+
+func TestWriteFileNeverOverwrites(t *testing.T) {
+	c, err := Load(envOf(minimalEnv()), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeFile(t, "daemon_name = 'mine'\n")
+	wrote, err := c.WriteFile(path)
+	if err != nil || wrote {
+		t.Fatalf("WriteFile over an existing file = %v, %v; want false, nil", wrote, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "daemon_name = 'mine'\n" {
+		t.Errorf("existing file changed:\n%s", b)
+	}
+	fresh := filepath.Join(t.TempDir(), FileName)
+	if wrote, err := c.WriteFile(fresh); err != nil || !wrote {
+		t.Fatalf("WriteFile on a free name = %v, %v", wrote, err)
+	}
+	if b, _ := os.ReadFile(fresh); !strings.Contains(string(b), "daemon_poll_interval = '300ms'\n") {
+		t.Errorf("written file lacks cosmovisor's key with the default:\n%s", b)
+	}
+}

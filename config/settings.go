@@ -129,6 +129,7 @@ type Setting struct {
 	emptyIsValue bool                                     // set but empty is a value, not "unset"
 	load         func(c *Config, raw any, o origin) error // raw nil: not set, the default is stored
 	show         func(c *Config) string                   // the value as `vigil config` prints it
+	file         func(c *Config) any                      // the value as File writes it; Load reads it back
 	check        func(c *Config) error                    // value rule without filesystem access; may be nil
 }
 
@@ -167,6 +168,20 @@ func bind[T any](name, shown, doc string, at func(*Config) *T, def func(*Config)
 			return err
 		},
 		show: func(c *Config) string { return show(*at(c)) },
+		file: func(c *Config) any { return fileValue(*at(c)) },
+	}
+}
+
+// fileValue is a typed value as File writes it: durations and log levels as the strings the
+// environment takes ("300ms", "info"), not cosmovisor's integer nanoseconds; the rest as is.
+func fileValue(v any) any {
+	switch v := v.(type) {
+	case time.Duration:
+		return shortDuration(v)
+	case slog.Level:
+		return showLogLevel(v)
+	default:
+		return v
 	}
 }
 

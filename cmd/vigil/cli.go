@@ -1,19 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/inspect"
 	"github.com/vigilhq/vigil/plan"
+	"github.com/vigilhq/vigil/process"
 )
 
 // exitError is vigil's own failure status (config errors, failed upgrades).
@@ -34,7 +36,7 @@ Usage:
   vigil doctor [--home DIR] [--name NAME] [--timeout D]
                                                        check that the next upgrade can succeed
   vigil config                                         show the effective settings and their sources
-  vigil version [--cosmovisor-only]                    vigil's version, then the app's
+  vigil version [-o text|json] [--cosmovisor-only]     vigil's version, then the app's (if installed)
   vigil help
 
 Settings come from the cosmovisor environment variables (DAEMON_HOME, DAEMON_NAME, ...) or
@@ -155,40 +157,111 @@ func versionString() string {
 	return "(devel)"
 }
 
+// versionCmd prints vigil's version, then the app's: its own `version`
+// output (extra args passed on) or, with -o json, one JSON object under
+// cosmovisor's keys and vigil's. An app that cannot be found (no settings,
+// no home, no binary yet) is reported, not a failure: scripts ask before
+// `init`. An app whose `version` fails is a failure.
 func versionCmd(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
-	fmt.Fprintln(stdout, "vigil version:", versionString())
-	only := false
-	var appArgs []string
-	for _, a := range args {
-		if a == "--cosmovisor-only" || a == "--vigil-only" {
-			only = true
-			continue
-		}
-		appArgs = append(appArgs, a)
+	o, err := parseVersionArgs(args)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
 	}
-	if only {
+	var bin string
+	var appErr error
+	if !o.only {
+		var cfg config.Config
+		if cfg, o.appArgs, appErr = loadConfig(o.appArgs, getenv, true); appErr == nil {
+			bin, appErr = inspect.AppBin(cfg.Layout())
+		}
+	}
+	if o.json {
+		return versionJSON(stdout, stderr, bin, o, appErr)
+	}
+	fmt.Fprintln(stdout, "vigil version:", versionString())
+	if o.only {
 		return 0
 	}
-	cfg, appArgs, err := loadConfig(appArgs, getenv, true)
-	if err == nil {
-		err = cfg.Validate(false)
+	if appErr != nil {
+		fmt.Fprintf(stderr, "app version unknown: %s\n", oneLine(appErr))
+		return 0
 	}
-	var in home.Installed
-	if err == nil {
-		in, err = cfg.Layout().Installed()
+	exit, err := process.Run(context.Background(), process.Spec{Path: bin, Args: append([]string{"version"}, o.appArgs...),
+		Stdin: stdin, Stdout: stdout, Stderr: stderr}, 0)
+	if err == nil && !exit.Success() {
+		err = errors.New(exit.String())
 	}
 	if err != nil {
 		printError(stderr, fmt.Errorf("failed to run version command: %w", err))
 		return exitError
 	}
-	cmd := exec.Command(cfg.Layout().Bin(in.Dir), append([]string{"version"}, appArgs...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	if err := cmd.Run(); err != nil {
-		printError(stderr, fmt.Errorf("failed to run version command: %w", err))
-		return exitError
-	}
 	return 0
 }
+
+type versionOpts struct {
+	only, json bool
+	appArgs    []string
+}
+
+// parseVersionArgs takes --cosmovisor-only (or --vigil-only) and
+// -o/--output text|json; the rest goes to the app.
+func parseVersionArgs(args []string) (versionOpts, error) {
+	var o versionOpts
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(a, "=")
+		switch {
+		case a == "--cosmovisor-only" || a == "--vigil-only":
+			o.only = true
+			continue
+		case name != "-o" && name != "--output":
+			o.appArgs = append(o.appArgs, a)
+			continue
+		case !hasValue && i+1 < len(args):
+			i++
+			value = args[i]
+		}
+		switch value {
+		case "text", "json":
+			o.json = value == "json"
+		default:
+			return o, fmt.Errorf("%s must be text or json, got %q", name, value)
+		}
+	}
+	return o, nil
+}
+
+// versionJSON prints one JSON object: cosmovisor's keys (cosmovisor_version,
+// app_version: the app's own JSON) and vigil's. Nothing else reaches stdout.
+func versionJSON(stdout, stderr io.Writer, bin string, o versionOpts, appErr error) int {
+	doc := struct {
+		Cosmovisor string          `json:"cosmovisor_version"`
+		Vigil      string          `json:"vigil_version"`
+		App        json.RawMessage `json:"app_version,omitempty"`
+		AppErr     string          `json:"app_version_error,omitempty"`
+	}{Cosmovisor: versionString(), Vigil: versionString()}
+	code := 0
+	if !o.only && appErr == nil {
+		if doc.App, appErr = inspect.VersionJSON(bin, o.appArgs, defaultCheckTimeout); appErr != nil {
+			printError(stderr, appErr)
+			code = exitError
+		}
+	}
+	if !o.only && appErr != nil {
+		doc.AppErr = oneLine(appErr)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		printError(stderr, err)
+		return exitError
+	}
+	return code
+}
+
+// oneLine is err's text on one line (config errors come joined by newlines).
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
 
 func configCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	cfg, rest, err := loadConfig(args, getenv, true)

@@ -240,7 +240,7 @@ func TestE2EPrefetch(t *testing.T) {
 }
 
 // TestE2EPrepareUpgrade: `vigil prepare-upgrade` downloads the scheduled binary once and exits 0,
-// and fails clearly when there is nothing to do or it cannot.
+// exits 0 saying so when nothing is scheduled, and fails clearly when it cannot.
 func TestE2EPrepareUpgrade(t *testing.T) {
 	t.Parallel()
 	s := newDLServer(t)
@@ -249,9 +249,13 @@ func TestE2EPrepareUpgrade(t *testing.T) {
 	must(t, os.RemoveAll(h.root("upgrades", "v2")))
 	rpc := "VIGIL_RPC_ADDRESS=" + s.URL
 
+	// Nothing scheduled: said on stdout, exit 0 (cosmovisor v1.7), nothing created.
 	v, code := h.run([]string{"prepare-upgrade"}, rpc)
-	if code != 1 || !strings.Contains(v.stderrText(), "no upgrade is scheduled on chain") {
-		t.Fatalf("no plan: exit %d, stderr:\n%s", code, v.stderrText())
+	if code != 0 || !strings.Contains(v.stdoutText(), "no upgrade scheduled") {
+		t.Fatalf("no plan: exit %d, stdout:\n%s\nstderr:\n%s", code, v.stdoutText(), v.stderrText())
+	}
+	if ents, err := os.ReadDir(h.root("upgrades")); err != nil || len(ents) != 0 {
+		t.Fatalf("no plan: upgrades/ holds %v (%v), want nothing", ents, err)
 	}
 
 	s.schedule("V2", 100, binInfo(s.URL+"/app", bin))

@@ -15,7 +15,8 @@ import (
 	"github.com/vigilhq/vigil/plan"
 )
 
-// initCmd installs the genesis binary, creates `current` and data/.
+// initCmd installs the genesis binary, creates `current` and data/, and
+// writes the effective settings to cosmovisor/config.toml if it is missing.
 func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	if len(args) != 1 || args[0] == "" {
 		return errors.New("no <path to executable> provided")
@@ -62,6 +63,16 @@ func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "data directory %s ready\n", l.DataDir())
+	file := filepath.Join(l.Root(), config.FileName)
+	wrote, err := cfg.WriteFile(file)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		fmt.Fprintf(stdout, "settings written to %s (use it with --cosmovisor-config)\n", file)
+	} else {
+		fmt.Fprintf(stdout, "%s already exists, left as is\n", file)
+	}
 	return nil
 }
 

@@ -70,7 +70,8 @@ func nodeRPC(cfg config.Config, override string) (*noderpc.Client, error) {
 // prepareUpgradeCmd asks the node which upgrade is scheduled and makes its
 // binary ready now, as `cosmovisor prepare-upgrade` does. It downloads even
 // when DAEMON_ALLOW_DOWNLOAD_BINARIES is off: the operator asked for it.
-// DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM still applies.
+// DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM still applies. Nothing scheduled is not
+// an error (exit 0), as in cosmovisor v1.7.
 func prepareUpgradeCmd(args []string, stdout, stderr io.Writer, getenv getenvFunc) error {
 	cfg, rest, err := loadConfig(args, getenv, true)
 	if err != nil {
@@ -111,7 +112,9 @@ func prepareUpgradeCmd(args []string, stdout, stderr io.Writer, getenv getenvFun
 		return fmt.Errorf("cannot ask the node for the scheduled upgrade: %w", err)
 	}
 	if p == nil {
-		return fmt.Errorf("no upgrade is scheduled on chain (asked %s): nothing to prepare", rpc.Addr())
+		// cosmovisor v1.7: "No active upgrade plan found", exit 0.
+		fmt.Fprintf(stdout, "no upgrade scheduled on chain (asked %s): nothing to prepare\n", rpc.Addr())
+		return nil
 	}
 	l := cfg.Layout()
 	dir, err := l.DirName(p.Name)

@@ -2,7 +2,7 @@
 // crash) sees either the old or the new version, never a missing or
 // half-written one.
 //
-// Both functions create a temporary name in the destination's own directory
+// Every function creates a temporary name in the destination's own directory
 // (rename(2) is only atomic within one filesystem), make it complete, rename it
 // over the destination and fsync the directory so the rename itself survives a
 // power loss. This is what vigil relies on for the `current` link and the
@@ -23,7 +23,7 @@ import (
 // WriteFile writes data to path atomically and durably with the given
 // permissions.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	if err := write(path, data, perm, true); err != nil {
+	if err := write(path, data, perm, true, os.Rename); err != nil {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
@@ -35,10 +35,31 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // next start (the status file), where two fsyncs per write would only slow
 // the writes that must be durable (the marker, `current`).
 func Replace(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, false)
+	return write(path, data, perm, false, os.Rename)
 }
 
-func write(path string, data []byte, perm fs.FileMode, durable bool) (err error) {
+// WriteNew writes data to path atomically and durably unless something is
+// already there, which it never replaces: the complete file is hard-linked
+// to its name (link(2) fails if the name is taken). It reports whether it
+// wrote.
+func WriteNew(path string, data []byte, perm fs.FileMode) (bool, error) {
+	err := write(path, data, perm, true, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		os.Remove(tmp)
+		return err
+	})
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, SyncDir(filepath.Dir(path))
+}
+
+// write makes the complete file under a temporary name beside path, then
+// place puts it at path.
+func write(path string, data []byte, perm fs.FileMode, durable bool, place func(tmp, path string) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
@@ -65,7 +86,7 @@ func write(path string, data []byte, perm fs.FileMode, durable bool) (err error)
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = place(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -96,3 +96,25 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Fatalf("dir holds %v, want %v (no temporary leftovers)", got, names)
 	}
 }
+
+func TestWriteNewNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.toml")
+	wrote, err := WriteNew(p, []byte("first"), 0o644)
+	if err != nil || !wrote {
+		t.Fatalf("WriteNew on a free name = %v, %v; want true, nil", wrote, err)
+	}
+	wrote, err = WriteNew(p, []byte("second"), 0o644)
+	if err != nil || wrote {
+		t.Fatalf("WriteNew over an existing file = %v, %v; want false, nil", wrote, err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != "first" {
+		t.Fatalf("content = %q, %v; want the first write", got, err)
+	}
+	st, _ := os.Stat(p)
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("perm = %v, want 0644", st.Mode().Perm())
+	}
+	assertOnly(t, dir, "config.toml")
+}

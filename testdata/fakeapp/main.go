@@ -6,7 +6,7 @@
 // several binaries.
 //
 // Subcommands: "pre-upgrade" (exits with the next code of the configured list), "version"
-// (prints "fakeapp <version>"), "__orphan-parent" and "__orphan" (internal, see leaveOrphans),
+// (prints "fakeapp <version>"; with --long --output json, the SDK's JSON, and a warning on stderr), "__orphan-parent" and "__orphan" (internal, see leaveOrphans),
 // "__migration" (internal, see migration);
 // anything else runs the node. Standard library only: it is built by
 // the tests with `go build`, and must not depend on vigil.
@@ -77,7 +77,7 @@ func main() {
 	case "pre-upgrade":
 		os.Exit(a.preUpgrade())
 	case "version":
-		fmt.Printf("fakeapp %s\n", a.version)
+		a.printVersion(args[1:])
 	case "__orphan-parent":
 		os.Exit(a.orphanParent(args[1:]))
 	case "__orphan":
@@ -87,6 +87,33 @@ func main() {
 	default:
 		os.Exit(a.run(args))
 	}
+}
+
+// printVersion answers `version` as an SDK app does: with --long and --output json (or -o json),
+// one line of JSON on stdout; and, as real apps do, a warning on stderr that must not end up in
+// it.
+func (a *app) printVersion(args []string) {
+	long, jsonOut := false, false
+	for i, arg := range args {
+		switch {
+		case arg == "--long":
+			long = true
+		case arg == "--output=json" || arg == "-o=json":
+			jsonOut = true
+		case (arg == "--output" || arg == "-o") && i+1 < len(args) && args[i+1] == "json":
+			jsonOut = true
+		}
+	}
+	if !long || !jsonOut {
+		fmt.Printf("fakeapp %s\n", a.version)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "WARN fakeapp: this is a warning on stderr")
+	b, _ := json.Marshal(map[string]any{
+		"name": "fakeapp", "server_name": "app", "version": a.version, "commit": "0123abc",
+		"build_tags": "", "go": "go version go1.26 linux/amd64", "cosmos_sdk_version": "v0.50.0",
+	})
+	fmt.Println(string(b))
 }
 
 func newApp() (*app, error) {
