@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/plan"
 )
@@ -37,19 +36,14 @@ func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	}
 	l := cfg.Layout()
 	genBin := l.Bin(l.GenesisDir())
-	if err := os.MkdirAll(filepath.Dir(genBin), 0o750); err != nil {
+	copied, err := l.InstallGenesis(exe)
+	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(genBin); errors.Is(err, fs.ErrNotExist) {
-		if err := copyExecutable(exe, genBin, false); err != nil {
-			return err
-		}
+	if copied {
 		fmt.Fprintf(stdout, "installed %s\n", genBin)
 	} else {
 		fmt.Fprintf(stdout, "%s already exists, left as is\n", genBin)
-	}
-	if _, err := home.CheckBinary(genBin); err != nil {
-		return err
 	}
 	if _, err := l.EnsureCurrent(); err != nil {
 		return err
@@ -111,18 +105,11 @@ func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	}
 	l := cfg.Layout()
 	name, exe := pos[0], pos[1]
-	dir, err := l.DirName(name)
-	if err != nil {
-		return err
-	}
 	if _, err := os.Stat(exe); err != nil {
 		return fmt.Errorf("invalid executable path: %w", err)
 	}
-	bin := l.Bin(l.UpgradeDir(dir))
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return err
-	}
-	if err := copyExecutable(exe, bin, force); err != nil {
+	dir, bin, err := l.InstallUpgrade(name, exe, force)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "upgrade binary for %s staged at %s\n", name, bin)
@@ -142,17 +129,4 @@ func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	}
 	fmt.Fprintf(stdout, "%s written: vigil applies %s as soon as it reads it (it does not wait for height %d)\n", info, p.Name, height)
 	return nil
-}
-
-// copyExecutable installs src at dst via a temporary file and a rename, so a
-// half-copied binary is never visible under the real name.
-func copyExecutable(src, dst string, force bool) error {
-	if _, err := os.Stat(dst); err == nil && !force {
-		return fmt.Errorf("file already exists at %s", dst)
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(dst, b, 0o755)
 }
