@@ -12,9 +12,17 @@
 //     file:URL-of-a-checksum-file is verified, on the downloaded file (the
 //     archive for archives), before anything is installed.
 //
-// The result lands at upgrades/<dir>/bin/$DAEMON_NAME, mode 0755, as if put
-// there by hand. Unlike cosmovisor it never refuses because upgrades/<dir>
-// exists, and it never overwrites a binary that is already there.
+// The binary lands at upgrades/<dir>/bin/$DAEMON_NAME, mode 0755, as if put
+// there by hand. An archive is installed whole, as cosmovisor does: every
+// member (bin/, lib/ with libwasmvm, READMEs) lands in upgrades/<dir>/ with
+// its mode less group and other write; $DAEMON_NAME at the archive's top is
+// moved to bin/; an archive of a single file installs only that file, as
+// the binary. A folder wrapping everything is not looked into (cosmovisor
+// does not either). Unlike cosmovisor it never refuses because
+// upgrades/<dir> exists, and it never overwrites anything there: a binary
+// already in place means nothing is downloaded, and other files are merged
+// as install.go describes (a clash refuses the download, naming the paths).
+// home.Layout.ChildEnv puts a version's lib/ on the node's LD_LIBRARY_PATH.
 //
 // # How a download is made safe
 //
@@ -28,11 +36,19 @@
 // before go-getter's decompressors unpack it with the same limits, and the
 // unpacked tree is walked again before the binary is picked. The binary must
 // be a regular file and an ELF program for this OS and architecture
-// (home.CheckFormat); it is fsynced, then renamed into place with
-// RENAME_NOREPLACE and the directories are fsynced. A failure at any step
-// leaves nothing under upgrades/, and the staging folder is removed; staging
-// left by a killed process is removed at the start of the next Fetch for the
-// same upgrade.
+// (home.CheckFormat). Every staged file and folder is fsynced, then moved
+// into upgrades/<dir> with RENAME_NOREPLACE (a missing folder moves whole),
+// the receiving folders are fsynced, and only then is bin/$DAEMON_NAME
+// renamed in: the reactor, which takes the binary's presence as "ready",
+// never sees it before its lib/. Across filesystems (upgrades/ a mount of
+// its own) the staged tree is first copied to a .vigil-download-* folder on
+// upgrades/' side. A failure before the renames leaves nothing under
+// upgrades/; a failure between two renames (rare: an I/O error, a file
+// placed by hand at that moment) leaves some files without the binary,
+// which is harmless, and the next Fetch completes the install, as files
+// with the archive's own bytes are not a clash. The staging folder is
+// removed; staging left by a killed process is removed at the start of the
+// next Fetch for the same upgrade.
 //
 // Every HTTP response body is watched: no progress for StallTimeout aborts
 // the attempt, more than MaxDownload bytes (or a Content-Length above it)

@@ -72,6 +72,7 @@ type Result struct {
 	Already bool   // it was in place; nothing was downloaded
 	URL     string // what was downloaded, credentials redacted
 	Bytes   int64  // size of the installed binary
+	Files   int    // regular files installed, the binary included (archives install whole)
 	Took    time.Duration
 }
 
@@ -83,6 +84,10 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	locks map[string]chan struct{} // per upgrade dir, a one-slot semaphore
+
+	// rename makes each rename of an install; nil = renameNoReplace. Tests
+	// watch the order of the renames through it.
+	rename func(from, to string) error
 }
 
 // New returns a Fetcher with cfg's zero fields set to their defaults.
@@ -174,7 +179,7 @@ func (f *Fetcher) Ensure(ctx context.Context, p plan.Plan, upgradeDir string) (R
 		f.log.Warn("cannot remove the staging folder", "path", stageRoot, "err", err)
 	}
 	os.Remove(filepath.Dir(stageRoot)) // .staging itself, when it is empty
-	f.log.Info("upgrade binary downloaded", "plan", p, "path", res.Path, "url", res.URL, "bytes", res.Bytes, "took", res.Took.Round(time.Millisecond))
+	f.log.Info("upgrade binary downloaded", "plan", p, "path", res.Path, "url", res.URL, "bytes", res.Bytes, "files", res.Files, "took", res.Took.Round(time.Millisecond))
 	return res, nil
 }
 
@@ -296,17 +301,21 @@ func (j *job) run(ctx context.Context, bin string) (Result, error) {
 	if err := j.download(ctx, src, downloaded, f.cfg.MaxDownload, true); err != nil {
 		return Result{}, err
 	}
-	staged, err := unpack(downloaded, src.archive, filepath.Join(j.work, "unpacked"), f.cfg.Layout.Name, limits{
+	tree, err := unpack(downloaded, src.archive, filepath.Join(j.work, "unpacked"), f.cfg.Layout.Name, limits{
 		bytes: f.cfg.MaxUnpacked, files: f.cfg.MaxFiles,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", src.redacted, err)
 	}
-	size, err := verify(staged)
+	size, err := verify(filepath.Join(tree, "bin", f.cfg.Layout.Name))
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", src.redacted, err)
 	}
-	kept, err := install(staged, bin)
+	files, err := settle(tree)
+	if err != nil {
+		return Result{}, err
+	}
+	kept, err := f.install(tree, f.cfg.Layout.UpgradeDir(j.dir), f.cfg.Layout.Name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -314,7 +323,7 @@ func (j *job) run(ctx context.Context, bin string) (Result, error) {
 		f.log.Info("an upgrade binary appeared while downloading; kept it", "path", bin)
 		return Result{Path: bin, Already: true}, nil
 	}
-	return Result{Path: bin, URL: src.redacted, Bytes: size}, nil
+	return Result{Path: bin, URL: src.redacted, Bytes: size, Files: files}, nil
 }
 
 // verify checks the staged binary before it may be installed and makes it
@@ -342,102 +351,6 @@ func verify(path string) (int64, error) {
 		return 0, fmt.Errorf("sync %s: %w", path, err)
 	}
 	return st.Size(), nil
-}
-
-// install moves staged to bin without ever replacing a file there. It
-// reports false when something else put a binary at bin first.
-func install(staged, bin string) (bool, error) {
-	binDir := filepath.Dir(bin)
-	// Create bin/ and its parents, remembering the top-most one created:
-	// each new entry must be made durable in its parent.
-	var created []string
-	for d := binDir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return false, err
-		}
-		created = append(created, d)
-	}
-	undo := func() {
-		for _, d := range created { // deepest first; only if still empty
-			os.Remove(d)
-		}
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		undo()
-		return false, fmt.Errorf("create %s: %w", binDir, err)
-	}
-	err := renameNoReplace(staged, bin)
-	if errors.Is(err, unix.EXDEV) {
-		// upgrades/ is on another filesystem than the staging folder (a
-		// mount under cosmovisor/): copy next to the target first.
-		var tmp string
-		if tmp, err = copyInto(staged, binDir); err == nil {
-			err = renameNoReplace(tmp, bin)
-			if err != nil {
-				os.Remove(tmp)
-			}
-		}
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		undo()
-		return false, fmt.Errorf("install %s: %w", bin, err)
-	}
-	syncDir(binDir)
-	for _, d := range created {
-		syncDir(filepath.Dir(d))
-	}
-	return true, nil
-}
-
-func renameNoReplace(from, to string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		// A filesystem without RENAME_NOREPLACE: the check and the rename
-		// are not atomic, but the per-dir lock covers vigil's own writers.
-		if _, serr := os.Lstat(to); serr == nil {
-			return fs.ErrExist
-		}
-		return os.Rename(from, to)
-	}
-	if errors.Is(err, unix.EEXIST) {
-		return fs.ErrExist
-	}
-	if err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
-}
-
-func copyInto(src, dir string) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.CreateTemp(dir, ".vigil-download-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = out.ReadFrom(in)
-	if err == nil {
-		err = out.Chmod(0o755)
-	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(out.Name())
-		return "", err
-	}
-	return out.Name(), nil
 }
 
 // syncDir makes a rename or creation in dir durable; best effort, as the

@@ -127,6 +127,12 @@ func zipOf(t testing.TB, ms ...member) []byte {
 	for _, m := range ms {
 		h := &zip.FileHeader{Name: m.name, Method: zip.Deflate}
 		mode := fs.FileMode(0o755)
+		if m.mode != 0 {
+			mode = fs.FileMode(m.mode)
+		}
+		if m.typ == tar.TypeDir {
+			mode |= fs.ModeDir
+		}
 		if m.typ == tar.TypeSymlink {
 			mode |= fs.ModeSymlink
 		}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	getter "github.com/hashicorp/go-getter/v2"
+
+	"github.com/vigilhq/vigil/plan"
 )
 
 type limits struct {
@@ -21,22 +23,34 @@ type limits struct {
 	files int   // archive members, directories included
 }
 
-// unpack turns the downloaded file into the staged binary: the file itself,
-// or the binary picked from the archive it is. Every error is permanent.
+// umask is applied to the modes of unpacked members: nothing installed from
+// an archive is writable by group or others.
+const umask = 0o022
+
+// unpack turns the downloaded file into a staged tree laid out as
+// upgrades/<dir>/ will be, with the binary at bin/<name>: the file itself
+// (a bare binary or a compressed single file), the whole archive (holding
+// bin/<name>, or <name> at its top, which is moved to bin/), or the only file
+// of an archive, whatever its name and folder. It returns the tree's folder.
+// Every error is permanent.
 func unpack(file, kind, dir, name string, lim limits) (string, error) {
-	bin, err := unpackErr(file, kind, dir, name, lim)
+	tree, err := unpackErr(file, kind, dir, name, lim)
 	if err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
 			err = fmt.Errorf("no space left to unpack in the staging folder: %w", err)
 		}
 		return "", permanent(err)
 	}
-	return bin, nil
+	return tree, nil
 }
 
 func unpackErr(file, kind, dir, name string, lim limits) (string, error) {
+	binDir := filepath.Join(dir, "bin")
 	if kind == "" {
-		return file, nil
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
+			return "", err
+		}
+		return dir, os.Rename(file, filepath.Join(binDir, name))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
@@ -57,17 +71,19 @@ func unpackErr(file, kind, dir, name string, lim limits) (string, error) {
 	switch kind {
 	case "gz", "bz2", "xz", "zst":
 		// A compressed single file: the binary, whatever its name.
-		out := filepath.Join(dir, name)
-		if err := inflate(kind, out, file, lim.bytes); err != nil {
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
 			return "", err
 		}
-		return out, nil
+		if err := inflate(kind, filepath.Join(binDir, name), file, lim.bytes); err != nil {
+			return "", err
+		}
+		return dir, nil
 	case "tar":
 		if err := checkTar(file, lim); err != nil {
 			return "", err
 		}
 		d := &getter.TarDecompressor{FilesLimit: lim.files + 1, FileSizeLimit: lim.bytes}
-		if err := d.Decompress(dir, file, true, 0); err != nil {
+		if err := d.Decompress(dir, file, true, umask); err != nil {
 			return "", fmt.Errorf("unpack tar: %w", err)
 		}
 	case "zip":
@@ -75,14 +91,36 @@ func unpackErr(file, kind, dir, name string, lim limits) (string, error) {
 			return "", err
 		}
 		d := &getter.ZipDecompressor{FilesLimit: lim.files, FileSizeLimit: lim.bytes}
-		if err := d.Decompress(dir, file, true, 0); err != nil {
+		if err := d.Decompress(dir, file, true, umask); err != nil {
 			return "", fmt.Errorf("unpack zip: %w", err)
 		}
 	default:
 		return "", fmt.Errorf("unknown archive type %q", kind)
 	}
 	os.Remove(file)
-	return pick(dir, name)
+	rel, whole, err := pick(dir, name)
+	if err != nil {
+		return "", err
+	}
+	want := filepath.Join("bin", name)
+	switch {
+	case rel == want:
+		return dir, nil
+	case whole: // <name> at the top: to bin/, as cosmovisor does
+		if st, err := os.Lstat(binDir); err == nil && !st.IsDir() {
+			return "", fmt.Errorf("the archive holds %s at its top and a file named bin, so %s has no place: refused", name, want)
+		}
+		if err := os.MkdirAll(binDir, 0o755); err != nil {
+			return "", err
+		}
+		return dir, os.Rename(filepath.Join(dir, rel), filepath.Join(dir, want))
+	default: // the only file: it alone is installed, as bin/<name>
+		single := dir + "-single"
+		if err := os.MkdirAll(filepath.Join(single, "bin"), 0o755); err != nil {
+			return "", err
+		}
+		return single, os.Rename(filepath.Join(dir, rel), filepath.Join(single, want))
+	}
 }
 
 // inflate decompresses a single-file stream with go-getter's decompressor.
@@ -228,11 +266,13 @@ func (l limits) check(files int, size int64) error {
 }
 
 // pick walks the unpacked tree, refusing anything but directories and
-// regular files, and returns the binary: bin/<name>, else <name> at the
-// root, else the only file there is.
-func pick(dir, name string) (string, error) {
+// regular files, and returns the binary's path in it: bin/<name>, else
+// <name> at the top (whole: the archive is installed whole), else the only
+// file there is (installed alone). A folder wrapping everything is not
+// looked into: cosmovisor installs an archive as it is, too.
+func pick(dir, name string) (rel string, whole bool, err error) {
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -250,23 +290,30 @@ func pick(dir, name string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	for _, want := range []string{filepath.Join("bin", name), name} {
 		if slices.Contains(files, want) {
-			return filepath.Join(dir, want), nil
+			if slices.Contains(files, plan.FileName) {
+				return "", false, fmt.Errorf("the archive holds %s at its top, which would pose as vigil's record of the installed upgrade: refused", plan.FileName)
+			}
+			return want, true, nil
 		}
 	}
 	switch len(files) {
 	case 0:
-		return "", errNoFile
+		return "", false, errNoFile
 	case 1:
-		return filepath.Join(dir, files[0]), nil
+		return files[0], false, nil
 	}
 	shown := files
 	if len(shown) > 5 {
 		shown = append(shown[:5:5], "…")
 	}
-	return "", fmt.Errorf("the archive holds %d files but no bin/%s or %s, so it is unclear which is the binary: %s",
-		len(files), name, name, strings.Join(shown, ", "))
+	hint := ""
+	if top, _, ok := strings.Cut(files[0], "/"); ok && !slices.ContainsFunc(files, func(f string) bool { return !strings.HasPrefix(f, top+"/") }) {
+		hint = fmt.Sprintf(" (everything is inside %s/: like cosmovisor, vigil installs an archive as it is, so bin/%s must be at its top)", top, name)
+	}
+	return "", false, fmt.Errorf("the archive holds %d files but no bin/%s or %s, so it is unclear which is the binary: %s%s",
+		len(files), name, name, strings.Join(shown, ", "), hint)
 }

@@ -221,3 +221,67 @@ func TestCheckBinaryRefusesWhatCannotRun(t *testing.T) {
 		})
 	}
 }
+
+func TestChildEnv(t *testing.T) {
+	l := newHome(t)
+	v2 := l.UpgradeDir("v2")
+	lib := filepath.Join(v2, "lib")
+	base := []string{"HOME=/root", "PATH=/usr/bin"}
+
+	// No lib/: unchanged, for genesis and an upgrade alike.
+	for _, d := range []string{l.GenesisDir(), v2} {
+		if got := l.ChildEnv(d, base); strings.Join(got, " ") != strings.Join(base, " ") {
+			t.Fatalf("no lib/ in %s: env %q, want it unchanged", d, got)
+		}
+	}
+	// A file named lib is not a library folder.
+	if err := os.WriteFile(lib, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.ChildEnv(v2, base); len(got) != len(base) {
+		t.Fatalf("a file named lib: env %q", got)
+	}
+	if err := os.Remove(lib); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		desc string
+		env  []string
+		want string
+	}{
+		{"unset", base, lib},
+		{"empty (no stray cwd entry)", append(base[:2:2], "LD_LIBRARY_PATH="), lib},
+		{"prepended", append(base[:2:2], "LD_LIBRARY_PATH=/opt/x:/opt/y"), lib + ":/opt/x:/opt/y"},
+		{"already first", append(base[:2:2], "LD_LIBRARY_PATH="+lib+":/opt/x"), lib + ":/opt/x"},
+		{"twice: the last counts", append(base[:2:2], "LD_LIBRARY_PATH=/a", "LD_LIBRARY_PATH=/b"), lib + ":/b"},
+	} {
+		in := append([]string(nil), c.env...)
+		got := l.ChildEnv(v2, c.env)
+		var vals []string
+		for _, kv := range got {
+			if v, ok := strings.CutPrefix(kv, "LD_LIBRARY_PATH="); ok {
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) != 1 || vals[0] != c.want {
+			t.Errorf("%s: LD_LIBRARY_PATH %q, want exactly %q", c.desc, vals, c.want)
+		}
+		if !strings.Contains(strings.Join(got, " "), "HOME=/root") || len(got) != len(base)+1 {
+			t.Errorf("%s: other variables lost: %q", c.desc, got)
+		}
+		if strings.Join(c.env, " ") != strings.Join(in, " ") {
+			t.Errorf("%s: the caller's env was modified: %q", c.desc, c.env)
+		}
+	}
+	// genesis/lib counts too.
+	gl := filepath.Join(l.GenesisDir(), "lib")
+	if err := os.MkdirAll(gl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.ChildEnv(l.GenesisDir(), nil); len(got) != 1 || got[0] != "LD_LIBRARY_PATH="+gl {
+		t.Errorf("genesis/lib: env %q", got)
+	}
+}

@@ -7,6 +7,7 @@
 //	$DAEMON_HOME/cosmovisor/{genesis,upgrades/<dir>}/bin/$DAEMON_NAME
 //	$DAEMON_HOME/cosmovisor/current -> genesis | upgrades/<dir>   (relative)
 //	$DAEMON_HOME/cosmovisor/upgrades/<dir>/upgrade-info.json      (marker)
+//	$DAEMON_HOME/cosmovisor/{genesis,upgrades/<dir>}/lib/         (LD_LIBRARY_PATH, ChildEnv)
 //	$DAEMON_HOME/cosmovisor/vigil.lock, vigil.procs, vigil-status.json
 //	$DAEMON_DATA_BACKUP_DIR/data-backup-<dir>-<height>-<UTC time>
 //
@@ -265,4 +266,40 @@ func (l Layout) WriteMarker(dir string, p plan.Plan) error {
 		p.Name = strings.ToLower(p.Name)
 	}
 	return atomicfile.WriteFile(filepath.Join(l.UpgradeDir(dir), plan.FileName), p.Marshal(), 0o644)
+}
+
+// LibDir is the folder of shared libraries a version ships beside its
+// binary (CosmWasm chains: libwasmvm*.so), as cosmovisor's layout allows.
+func (l Layout) LibDir(versionDir string) string { return filepath.Join(versionDir, "lib") }
+
+// ChildEnv returns the environment for a node (or its pre-upgrade hook) run
+// from versionDir: env with versionDir/lib put first in LD_LIBRARY_PATH when
+// that folder exists, so a binary whose libraries came with it in an archive
+// finds them without the operator editing the unit. Without lib/ it returns
+// env unchanged. env itself is never modified; when it sets LD_LIBRARY_PATH
+// more than once, the last value counts (as for exec) and one entry remains.
+// versionDir should be the resolved directory (Installed.Dir, or
+// upgrades/<dir>), not the `current` link, so a running node keeps the
+// libraries of its own version.
+func (l Layout) ChildEnv(versionDir string, env []string) []string {
+	lib := l.LibDir(versionDir)
+	if st, err := os.Stat(lib); err != nil || !st.IsDir() {
+		return env
+	}
+	const key = "LD_LIBRARY_PATH="
+	old, out := "", make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key); ok {
+			old = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	val := lib
+	if old == lib || strings.HasPrefix(old, lib+":") {
+		val = old
+	} else if old != "" {
+		val = lib + ":" + old
+	}
+	return append(out, key+val)
 }
