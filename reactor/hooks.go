@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,7 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 	if _, err := home.CheckBinary(script); err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE: %w", err)
 	}
-	out, exit, err := r.runHook(ctx, r.l.Home, script, p.Name, strconv.FormatInt(p.Height, 10))
+	out, exit, err := r.runHook(ctx, r.l.Home, r.cfg.Env, script, p.Name, strconv.FormatInt(p.Height, 10))
 	if err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE %s: %w", script, err)
 	}
@@ -45,7 +46,8 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 // leaves `current` on the old version (cosmovisor runs it after).
 func (r *reactor) preUpgrade(ctx context.Context, bin string) error {
 	for attempt := 1; ; attempt++ {
-		out, exit, err := r.runHook(ctx, "", bin, "pre-upgrade")
+		// From its version's directory: its lib/ too (home.ChildEnv).
+		out, exit, err := r.runHook(ctx, "", r.childEnv(filepath.Dir(filepath.Dir(bin))), bin, "pre-upgrade")
 		if err != nil {
 			return fmt.Errorf("pre-upgrade: %w", err)
 		}
@@ -80,14 +82,16 @@ const hookGrace = 10 * time.Second
 // is left of the group, the leader or not. The hook is recorded like the
 // node: if vigil is killed while it runs, the next vigil ends its group
 // before it runs anything (EndLeftovers), so a hook never runs twice at once.
-func (r *reactor) runHook(ctx context.Context, dir, path string, args ...string) (string, process.Exit, error) {
+func (r *reactor) runHook(ctx context.Context, dir string, env []string, path string, args ...string) (string, process.Exit, error) {
 	out, exit, err := process.Output(ctx, process.Spec{
 		Path: path,
 		Args: args,
 		Dir:  dir,
+		Env:  env,
 		// Its own group, so a stop reaches whatever the hook started.
 		OwnGroup: true,
-		// A hook never outlives a SIGKILLed vigil.
+		// The hook itself is asked to stop if vigil is killed; what it
+		// started is ended by the next vigil, from the record (Track).
 		ParentDeathSignal: syscall.SIGTERM,
 		Track:             r.procs.track("hook"),
 	}, hookGrace)

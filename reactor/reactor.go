@@ -37,8 +37,12 @@ type Fetcher interface {
 
 // Config is everything the reactor needs; cmd builds it from its settings.
 type Config struct {
-	Layout                home.Layout
-	Args                  []string // the app's arguments, reused after every upgrade
+	Layout home.Layout
+	Args   []string // the app's arguments, reused after every upgrade
+	// Env is the environment of the node and its hooks, before a version's
+	// lib/ is put on LD_LIBRARY_PATH (home.ChildEnv); nil = vigil's own,
+	// without that.
+	Env                   []string
 	Stdin, Stdout, Stderr *os.File
 	OwnGroup              bool // start the app in its own process group
 
@@ -196,4 +200,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// childEnv is the environment of a program run from versionDir.
+func (r *reactor) childEnv(versionDir string) []string {
+	if r.cfg.Env == nil {
+		return nil
+	}
+	return r.l.ChildEnv(versionDir, r.cfg.Env)
 }

@@ -286,6 +286,7 @@ func (r *reactor) start() (*process.Child, error) {
 	child, err := process.Start(process.Spec{
 		Path:   bin,
 		Args:   r.cfg.Args,
+		Env:    r.childEnv(in.Dir),
 		Stdin:  r.cfg.Stdin,
 		Stdout: r.cfg.Stdout,
 		Stderr: r.cfg.Stderr,

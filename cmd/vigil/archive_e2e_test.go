@@ -14,11 +14,6 @@ import (
 	"testing"
 )
 
-// ldLibraryPathWired says the node is started with home.Layout.ChildEnv, so a version's lib/ is
-// first in its LD_LIBRARY_PATH. Flip it to true once reactor/ calls ChildEnv for the node start
-// (and the pre-upgrade hook); until then the env assertion below is skipped.
-const ldLibraryPathWired = false
-
 // tarGz builds a .tar.gz of the given members (path → body, mode), in order; a path ending in
 // "/" is a folder.
 func tarGz(t testing.TB, members ...struct {
@@ -112,9 +107,7 @@ func TestE2EDownloadArchiveWithLib(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("v2 logged LD_LIBRARY_PATH %d times (%q), want once", len(got), got)
 	}
-	if !ldLibraryPathWired {
-		t.Logf("LD_LIBRARY_PATH not checked until ChildEnv is wired (ldLibraryPathWired): v2 saw %q", got[0])
-	} else if got[0] != want && !strings.HasPrefix(got[0], want+":") {
+	if got[0] != want && !strings.HasPrefix(got[0], want+":") {
 		t.Errorf("v2 started with %q, want %q first", got[0], want)
 	}
 	if code := v.stop(); code != v2TermCode {

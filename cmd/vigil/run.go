@@ -90,7 +90,9 @@ func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logg
 	rc := reactor.Config{
 		Layout: cfg.Layout(),
 		Args:   appArgs,
-		Stdin:  io.in, Stdout: io.out, Stderr: io.err,
+		// Read after systemdNotifier has removed systemd's variables.
+		Env:   os.Environ(),
+		Stdin: io.in, Stdout: io.out, Stderr: io.err,
 		// A process group lets a stop reach the node's helpers too; with a
 		// terminal on stdin the app stays in our group so it can read it.
 		OwnGroup:             !isTerminal(io.in),
