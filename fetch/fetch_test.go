@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/plan"
 )
 
@@ -546,13 +547,8 @@ func TestFetchCancel(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Fetch did not return after cancel")
+	if err := testutil.Returned(t, done, "Fetch"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	e.assertNothing()
 }
