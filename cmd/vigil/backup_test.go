@@ -31,9 +31,7 @@ func TestE2EBackupRestore(t *testing.T) {
 	v := h.start(append([]string{"run"}, nodeArgs...))
 	v.waitLog(startLine("v2"))
 	v.assertMsgs("backup planned", "backup done")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 
 	// list: one backup, taken under genesis.
 	lv, code := h.run([]string{"backup", "list", "--json"})
@@ -106,9 +104,7 @@ func TestE2EBackupRestore(t *testing.T) {
 		t.Errorf("genesis started %d times, want 1", n)
 	}
 	h.assertCurrent("upgrades/v2")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	if bs, _ := filepath.Glob(h.path("data-backup-v2-100-*")); len(bs) != 2 {
 		t.Errorf("backups after the second upgrade: %q, want 2", bs)
 	}
@@ -356,9 +352,7 @@ func upgradeOnce(b *testing.B, h *nodeHome, env ...string) {
 	readReady(b, v, conn, "genesis")
 	unix.Sync()
 	timedHalt(b, h, v, conn, prepared)
-	if code := v.stop(); code != 0 {
-		b.Fatalf("vigil exit code %d, want 0", code)
-	}
+	v.stopWant(0)
 	if v.countMsg("backup done") != 1 {
 		b.Fatal("no backup was taken")
 	}

@@ -97,9 +97,7 @@ func pickupOnce(b *testing.B, argv, env []string) time.Duration {
 	time.Sleep(rand.N(300 * time.Millisecond))
 
 	d := timedHalt(b, h, v, conn, prepared)
-	if code := v.stop(); code != 0 {
-		b.Fatalf("vigil exit code %d, want 0", code)
-	}
+	v.stopWant(0)
 	return d
 }
 
@@ -164,9 +162,7 @@ func BenchmarkIdle(b *testing.B) {
 		time.Sleep(10 * time.Second)
 		after := ctxSwitches(b, pid)
 		rss := statusField(b, fmt.Sprintf("/proc/%d/status", pid), "VmRSS") // kB
-		if code := v.stop(); code != 0 {
-			b.Fatalf("vigil exit code %d, want 0", code)
-		}
+		v.stopWant(0)
 		st, err := os.Stat(vigilBin)
 		must(b, err)
 		b.ReportMetric(float64(after-before), "ctxsw/10s")

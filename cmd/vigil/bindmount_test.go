@@ -47,7 +47,5 @@ func TestE2EBindMountedHome(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(backups[0], "upgrade-info.json")); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want v2's %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }

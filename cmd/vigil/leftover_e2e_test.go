@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,50 +13,6 @@ import (
 // Leftovers: vigil is SIGKILLed (or OOM-killed) while the node or a hook runs. The kernel's
 // parent-death SIGTERM does not end a node that ignores it or a hook's descendant; the next vigil
 // must end them before it starts, backs up or switches anything.
-
-// logPrefixed lists the fakeapp.log lines that start with prefix.
-func (h *nodeHome) logPrefixed(prefix string) []string {
-	var out []string
-	for _, l := range h.fakeLog() {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// killVigil SIGKILLs vigil alone (not its node) and waits until it is reaped.
-func (v *vigilProc) killVigil() {
-	v.t.Helper()
-	if err := v.cmd.Process.Kill(); err != nil {
-		v.t.Fatalf("SIGKILL vigil: %v", err)
-	}
-	select {
-	case <-v.done:
-	case <-time.After(exitTimeout):
-		v.t.Fatal("vigil not reaped after SIGKILL")
-	}
-}
-
-// waitUntil polls cond (bounded), for waits that do not depend on a running vigil.
-func waitUntil(t *testing.T, desc string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, desc)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// pidAlive reports whether pid runs and is not a zombie.
-func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil && !isZombie(pid) }
-
-// recordIndex is the index of the first vigil log record with msg, or -1.
-func (v *vigilProc) recordIndex(msg string) int {
-	return slices.IndexFunc(v.records(), func(r map[string]any) bool { return r["msg"] == msg })
-}
 
 // TestE2ELeftoverNode: the node ignores SIGTERM and holds its database lock; vigil is SIGKILLed.
 // The next vigil ends it (SIGKILL after the grace) before it starts a node, and with an upgrade
@@ -182,9 +137,7 @@ func TestE2ELeftoverHook(t *testing.T) {
 		t.Errorf("record %v: want role hook, pids [%d], killed", r, mig)
 	}
 	h.assertCurrent("upgrades/v2")
-	if code := v2.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v2.stopWant(v2TermCode)
 }
 
 // TestE2EInterruptedHookEndsGroup: the operator stops vigil while pre-upgrade waits for its

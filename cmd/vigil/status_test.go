@@ -173,9 +173,7 @@ func TestE2EObserveUpgrade(t *testing.T) {
 		t.Errorf("last upgrade line %q", got)
 	}
 
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	r = statusJSON(t, nil, "--home", h.dir, "--name", daemonName)
 	if r.Vigil.Running || r.Vigil.Stopped.IsZero() {
 		t.Errorf("after the stop: vigil = %+v, want not running with a stop time", r.Vigil)
@@ -319,9 +317,7 @@ func BenchmarkIdleListen(b *testing.B) {
 				time.Sleep(10 * time.Second)
 				after := ctxSwitches(b, pid)
 				rss := statusField(b, fmt.Sprintf("/proc/%d/status", pid), "VmRSS") // kB
-				if code := v.stop(); code != 0 {
-					b.Fatalf("vigil exit code %d, want 0", code)
-				}
+				v.stopWant(0)
 				b.ReportMetric(float64(after-before), "ctxsw/10s")
 				b.ReportMetric(float64(rss)/1024, "RSS-MiB")
 			}
