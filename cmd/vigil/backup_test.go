@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -303,22 +304,7 @@ func startInTinyFS(h *nodeHome, dir string, args []string, extra ...string) *vig
 //	go test -run '^$' -bench UpgradeWithBackup -benchtime 1x ./cmd/vigil
 func BenchmarkUpgradeWithBackup(b *testing.B) {
 	gen := filepath.Join(b.TempDir(), "data")
-	chunk := make([]byte, 1<<20)
-	for i := range 2048 {
-		store := []string{"application.db", "blockstore.db", "state.db"}[i%3]
-		name := fmt.Sprintf("%06d.ldb", i+10)
-		switch i {
-		case 0:
-			name = "000009.log"
-		case 1:
-			name = "MANIFEST-000008"
-		}
-		must(b, os.MkdirAll(filepath.Join(gen, store), 0o755))
-		for j := range chunk {
-			chunk[j] = byte(i*31 + j*7)
-		}
-		must(b, os.WriteFile(filepath.Join(gen, store, name), chunk, 0o644))
-	}
+	testutil.NodeData(b, gen, 2048, 1<<20)
 	for _, mode := range []string{"cp-a", "hardlink", "copy"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {

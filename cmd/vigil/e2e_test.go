@@ -114,6 +114,12 @@ func newHome(t testing.TB, cfg map[string]any) *nodeHome {
 	return h
 }
 
+// writeHook writes an executable script to cosmovisor/hooks/name (COSMOVISOR_CUSTOM_PREUPGRADE=hooks/name).
+func (h *nodeHome) writeHook(name, script string) {
+	must(h.t, os.MkdirAll(h.root("hooks"), 0o755))
+	must(h.t, os.WriteFile(h.root("hooks", name), []byte(script), 0o755))
+}
+
 func (h *nodeHome) writeConfig(cfg map[string]any) {
 	b, err := json.Marshal(cfg)
 	must(h.t, err)
@@ -782,8 +788,7 @@ func TestE2ECustomPreUpgrade(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" > custom.out\npwd >> custom.out\necho \"custom $1 $2\" >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+	h.writeHook("pre.sh", script)
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 	v.waitLog(startLine("v2"))
 	b, err := os.ReadFile(h.path("custom.out"))

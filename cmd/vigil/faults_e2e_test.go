@@ -115,8 +115,7 @@ func TestE2EPlanVanishesDuringSwap(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	script := "#!/bin/sh\nrm data/upgrade-info.json\necho 'custom removed the plan' >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+	h.writeHook("pre.sh", script)
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 	v.waitFor("genesis to start again", func() bool { return h.countLog(startLine("genesis")) == 2 })
 	h.assertOrder(startLine("genesis"), "genesis got TERM", "custom removed the plan", startLine("genesis"))

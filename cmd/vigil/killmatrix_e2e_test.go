@@ -144,8 +144,7 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 	for i := range kmDataFiles {
 		must(t, os.WriteFile(h.path("data", "blockstore.db", fmt.Sprintf("%06d.ldb", i)), block, 0o644))
 	}
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(kmHook), 0o755))
+	h.writeHook("pre.sh", kmHook)
 	env := []string{
 		"UNSAFE_SKIP_BACKUP=false",
 		"VIGIL_BACKUP_KEEP=0", // retention must not hide a second backup

@@ -14,6 +14,22 @@ import (
 // parent-death SIGTERM does not end a node that ignores it or a hook's descendant; the next vigil
 // must end them before it starts, backs up or switches anything.
 
+// migrationPID waits for the pid the v2 hook's migration logged and returns it; the migration
+// is killed at cleanup if it is still alive.
+func (v *vigilProc) migrationPID() int {
+	v.t.Helper()
+	const prefix = "v2 migration pid "
+	v.waitFor("the migration's pid", func() bool { return len(v.h.logPrefixed(prefix)) == 1 })
+	mig, err := strconv.Atoi(strings.TrimPrefix(v.h.logPrefixed(prefix)[0], prefix))
+	must(v.t, err)
+	v.t.Cleanup(func() {
+		if pidAlive(mig) {
+			syscall.Kill(mig, syscall.SIGKILL)
+		}
+	})
+	return mig
+}
+
 // TestE2ELeftoverNode: the node ignores SIGTERM and holds its database lock; vigil is SIGKILLed.
 // The next vigil ends it (SIGKILL after the grace) before it starts a node, and with an upgrade
 // pending before it backs up and switches. The database lock proves there was never a second node.
@@ -103,14 +119,7 @@ func TestE2ELeftoverHook(t *testing.T) {
 	env := []string{"UNSAFE_SKIP_BACKUP=true", "DAEMON_SHUTDOWN_GRACE=500ms"}
 	v1 := h.start(append([]string{"run"}, nodeArgs...), env...)
 	v1.waitLog("v2 migration start")
-	v1.waitFor("the migration's pid", func() bool { return len(h.logPrefixed("v2 migration pid ")) == 1 })
-	mig, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed("v2 migration pid ")[0], "v2 migration pid "))
-	must(t, err)
-	t.Cleanup(func() {
-		if pidAlive(mig) {
-			syscall.Kill(mig, syscall.SIGKILL)
-		}
-	})
+	mig := v1.migrationPID()
 	v1.killVigil()
 	if !pidAlive(mig) {
 		t.Fatalf("the migration %d died with vigil; the test needs it to linger", mig)
@@ -147,14 +156,7 @@ func TestE2EInterruptedHookEndsGroup(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": obj{"migration": "1m"}})
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
-	v.waitFor("the migration's pid", func() bool { return len(h.logPrefixed("v2 migration pid ")) == 1 })
-	mig, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed("v2 migration pid ")[0], "v2 migration pid "))
-	must(t, err)
-	t.Cleanup(func() {
-		if pidAlive(mig) {
-			syscall.Kill(mig, syscall.SIGKILL)
-		}
-	})
+	mig := v.migrationPID()
 	v.signal(syscall.SIGTERM)
 	if code := v.wait(); code != 128+int(syscall.SIGTERM) {
 		t.Fatalf("vigil exit code %d, want %d", code, 128+int(syscall.SIGTERM))

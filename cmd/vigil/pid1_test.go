@@ -162,8 +162,7 @@ func TestE2EPID1UpgradeHooks(t *testing.T) {
 			v2["pre_upgrade"] = tc.codes
 			genesis := obj{"halt": haltCfg("inplace", "stay"), "orphans": 4, "orphan_life": "50ms"}
 			h := newHome(t, obj{"genesis": genesis, "v2": v2})
-			must(t, os.MkdirAll(h.root("hooks"), 0o755))
-			must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+			h.writeHook("pre.sh", script)
 			v := h.startWrapped(append([]string{"unshare"}, pid1Flags...), append([]string{"run"}, nodeArgs...),
 				"UNSAFE_SKIP_BACKUP=true", "DAEMON_PREUPGRADE_MAX_RETRIES=1", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 			if !tc.ok {

@@ -42,8 +42,7 @@ func resumeAfterKill(t *testing.T, full bool) {
 	}
 	// Slow the first time only; its pid is kept to end it.
 	script := "#!/bin/sh\nif [ ! -e hook.slept ]; then : > hook.slept; echo $$ > hook.pid; exec sleep 300; fi\necho \"custom $1 $2\" >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "slow.sh"), []byte(script), 0o755))
+	h.writeHook("slow.sh", script)
 	env := []string{"COSMOVISOR_CUSTOM_PREUPGRADE=hooks/slow.sh"}
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(h.path("hook.pid")); err == nil {
