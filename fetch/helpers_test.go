@@ -211,8 +211,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 
 func newEnvAt(t testing.TB, dir string, mod func(*Config)) *env {
 	l := home.Layout{Home: dir, Name: name, Recase: true}
-	must(t, os.MkdirAll(filepath.Join(l.GenesisDir(), "bin"), 0o755))
-	must(t, os.WriteFile(l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755))
+	writeFile(t, l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755)
 	must(t, os.Symlink("genesis", l.Current()))
 	buf := &testutil.Buffer{}
 	cfg := Config{
@@ -300,6 +299,13 @@ func wantErr(t testing.TB, err error, subs ...string) {
 			t.Fatalf("error %q does not mention %q", err, s)
 		}
 	}
+}
+
+// writeFile writes path, creating its parent folders (0o755) first.
+func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
+	t.Helper()
+	must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	must(t, os.WriteFile(path, data, mode))
 }
 
 func must(t testing.TB, err error) {
