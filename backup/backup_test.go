@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 // childEnv selects a test's child role when a test re-executes this binary
@@ -291,21 +292,8 @@ func TestUnreadableFileFails(t *testing.T) {
 // No space: a 4 MiB tmpfs, mounted in a private mount namespace by a child
 // of this test binary (started under unshare -m).
 func TestNoSpace(t *testing.T) {
-	if os.Getenv(childEnv) == "nospace" {
+	if testutil.InMountNamespace(t, childEnv) {
 		noSpaceChild(t)
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", os.Args[0], "-test.run=^TestNoSpace$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=nospace")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child in a mount namespace: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestNoSpace")) {
-		t.Fatalf("child did not run the test:\n%s", out)
 	}
 }
 
