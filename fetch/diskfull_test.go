@@ -63,9 +63,7 @@ func tmpfsCases(t *testing.T) {
 		home := t.TempDir()
 		e := newEnvAt(t, home, nil)
 		mountTmpfs(t, e.l.UpgradesDir(), "8m")
-		good := binary1(t, "v2")
-		s := newServer(t)
-		s.serve("/bin", good)
+		good, s := serveBinary(t)
 		if err := e.fetch(binaries(s.url("/bin"))); err != nil {
 			t.Fatal(err)
 		}

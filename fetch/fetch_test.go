@@ -450,9 +450,7 @@ func TestFetchAlreadyThere(t *testing.T) {
 // copy) does not block the download, unlike cosmovisor.
 func TestFetchExistingUpgradeDir(t *testing.T) {
 	t.Parallel()
-	good := binary1(t, "v2")
-	s := newServer(t)
-	s.serve("/bin", good)
+	good, s := serveBinary(t)
 	e := newEnv(t, nil)
 	marker := filepath.Join(e.l.UpgradeDir("v2"), "upgrade-info.json")
 	writeFile(t, marker, []byte(`{"name":"v2","height":100}`), 0o644)
@@ -487,9 +485,7 @@ func TestFetchAppearsMeanwhile(t *testing.T) {
 // TestFetchStaleStaging: staging left by a killed vigil is removed.
 func TestFetchStaleStaging(t *testing.T) {
 	t.Parallel()
-	good := binary1(t, "v2")
-	s := newServer(t)
-	s.serve("/bin", good)
+	good, s := serveBinary(t)
 	e := newEnv(t, nil)
 	old := filepath.Join(e.l.Root(), ".staging", "v2", "tmp-123", "download")
 	writeFile(t, filepath.Join(old, "bin"), []byte("partial"), 0o644)

@@ -172,6 +172,16 @@ func newServer(t testing.TB) *server {
 	return s
 }
 
+// serveBinary starts a server whose /bin is a v2 binary for this host, and
+// returns that binary with the server.
+func serveBinary(t testing.TB) ([]byte, *server) {
+	t.Helper()
+	good := binary1(t, "v2")
+	s := newServer(t)
+	s.serve("/bin", good)
+	return good, s
+}
+
 func (s *server) handle(path string, h http.HandlerFunc) {
 	s.mu.Lock()
 	s.routes[path] = h
