@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 // childEnv selects a test's child role when a test re-executes this binary
@@ -109,17 +110,25 @@ func TestTakeCopyKeepsEverything(t *testing.T) {
 	}
 }
 
-func TestHardlinkLinksOnlyImmutableFiles(t *testing.T) {
-	src := nodeData(t, t.TempDir())
-	dest := t.TempDir()
-	res, err := Take(context.Background(), src, dest, "b", Options{Strategy: Hardlink})
+// takeAs takes backup "b" of src into dest asking for strategy ask, and
+// checks that it used want and that the backup is the same tree as src.
+func takeAs(t *testing.T, src, dest string, ask, want Strategy) Result {
+	t.Helper()
+	res, err := Take(context.Background(), src, dest, "b", Options{Strategy: ask})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Strategy != Hardlink {
-		t.Fatalf("strategy %s, want hardlink (same filesystem)", res.Strategy)
+	if res.Strategy != want {
+		t.Fatalf("strategy %s, want %s", res.Strategy, want)
 	}
 	assertSameTree(t, src, res.Path)
+	return res
+}
+
+func TestHardlinkLinksOnlyImmutableFiles(t *testing.T) {
+	src := nodeData(t, t.TempDir())
+	dest := t.TempDir()
+	res := takeAs(t, src, dest, Hardlink, Hardlink) // same filesystem
 	for _, p := range []string{"application.db/000005.ldb", "application.db/000007.sst", "blockstore.db/000001.ldb"} {
 		if !sameInode(t, filepath.Join(src, p), filepath.Join(res.Path, p)) {
 			t.Errorf("%s: not hard-linked", p)
@@ -163,14 +172,7 @@ func TestReflinkUnsupportedFallsBack(t *testing.T) {
 	if probeReflink(src, dest) == nil {
 		t.Skip("this filesystem supports reflink")
 	}
-	res, err := Take(context.Background(), src, dest, "b", Options{Strategy: Reflink})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Strategy != Copy {
-		t.Fatalf("strategy %s, want copy", res.Strategy)
-	}
-	assertSameTree(t, src, res.Path)
+	takeAs(t, src, dest, Reflink, Copy)
 }
 
 // A destination on another filesystem: hard links are impossible, so both
@@ -291,21 +293,8 @@ func TestUnreadableFileFails(t *testing.T) {
 // No space: a 4 MiB tmpfs, mounted in a private mount namespace by a child
 // of this test binary (started under unshare -m).
 func TestNoSpace(t *testing.T) {
-	if os.Getenv(childEnv) == "nospace" {
+	if testutil.InMountNamespace(t, childEnv) {
 		noSpaceChild(t)
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", os.Args[0], "-test.run=^TestNoSpace$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=nospace")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child in a mount namespace: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestNoSpace")) {
-		t.Fatalf("child did not run the test:\n%s", out)
 	}
 }
 

@@ -3,12 +3,12 @@ package backup
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +28,7 @@ import (
 func BenchmarkBackup(b *testing.B) {
 	root := b.TempDir()
 	src := filepath.Join(root, "data")
-	genData(b, src, 2048, 1<<20)
+	testutil.NodeData(b, src, 2048, 1<<20)
 	run := func(name string, f func(b *testing.B, dest string) error) {
 		b.Run(name, func(b *testing.B) {
 			for i := range b.N {
@@ -60,31 +60,5 @@ func BenchmarkBackup(b *testing.B) {
 			}
 			return err
 		})
-	}
-}
-
-// genData writes n files of size bytes of incompressible data.
-func genData(b *testing.B, dir string, n, size int) {
-	b.Helper()
-	stores := []string{"application.db", "blockstore.db", "state.db"}
-	for _, s := range stores {
-		if err := os.MkdirAll(filepath.Join(dir, s), 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	rng := rand.NewChaCha8([32]byte{1})
-	buf := make([]byte, size)
-	for i := range n {
-		name := fmt.Sprintf("%06d.ldb", i+10)
-		switch i {
-		case 0:
-			name = "000009.log"
-		case 1:
-			name = "MANIFEST-000008"
-		}
-		rng.Read(buf)
-		if err := os.WriteFile(filepath.Join(dir, stores[i%len(stores)], name), buf, 0o644); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

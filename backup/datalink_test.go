@@ -6,11 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,21 +124,8 @@ func TestDanglingDataLink(t *testing.T) {
 // backups and the dir), mounted in a private mount namespace by a child of
 // this test binary.
 func TestDataLinkOtherFS(t *testing.T) {
-	if os.Getenv(childEnv) == "datalink" {
+	if testutil.InMountNamespace(t, childEnv) {
 		dataLinkChild(t)
-		return
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", os.Args[0], "-test.run=^TestDataLinkOtherFS$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"=datalink")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child in a mount namespace: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: TestDataLinkOtherFS")) {
-		t.Fatalf("child did not run the test:\n%s", out)
 	}
 }
 

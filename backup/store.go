@@ -24,13 +24,19 @@ type Info struct {
 	Manifest
 }
 
-// List returns the complete backups in dir, oldest first: folders named
-// like a backup that hold a readable manifest. A missing dir has none.
-func List(dir string) ([]Info, error) {
+// readDir lists dir; a missing dir is empty.
+func readDir(dir string) ([]os.DirEntry, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	return ents, err
+}
+
+// List returns the complete backups in dir, oldest first: folders named
+// like a backup that hold a readable manifest. A missing dir has none.
+func List(dir string) ([]Info, error) {
+	ents, err := readDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +101,7 @@ func Retain(dir, src string, keep int, log *slog.Logger) ([]string, error) {
 // died while writing them. A partial that another live process is writing
 // (it holds the partial's lock) is left alone. It returns the paths removed.
 func CleanPartials(dir string, log *slog.Logger) ([]string, error) {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	ents, err := readDir(dir)
 	if err != nil {
 		return nil, err
 	}

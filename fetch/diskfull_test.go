@@ -4,11 +4,10 @@ package fetch
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,27 +19,9 @@ const childEnv = "VIGIL_FETCH_TEST_MOUNTNS"
 // unshare(1) required): the test binary re-executes itself under
 // `unshare -m --propagation private` and mounts small tmpfs filesystems.
 func TestFetchSmallDisk(t *testing.T) {
-	if os.Getenv(childEnv) == "1" {
+	if testutil.InMountNamespace(t, childEnv) {
 		tmpfsCases(t)
-		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("needs unshare(1)")
-	}
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", os.Args[0], "-test.run", "^TestFetchSmallDisk$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child in a mount namespace: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestFetchSmallDisk") || strings.Contains(string(out), "SKIP") {
-		t.Fatalf("child did not run the cases:\n%s", out)
-	}
-	t.Logf("child:\n%s", out)
 }
 
 func mountTmpfs(t *testing.T, dir, size string) {
@@ -82,9 +63,7 @@ func tmpfsCases(t *testing.T) {
 		home := t.TempDir()
 		e := newEnvAt(t, home, nil)
 		mountTmpfs(t, e.l.UpgradesDir(), "8m")
-		good := binary1(t, "v2")
-		s := newServer(t)
-		s.serve("/bin", good)
+		good, s := serveBinary(t)
 		if err := e.fetch(binaries(s.url("/bin"))); err != nil {
 			t.Fatal(err)
 		}

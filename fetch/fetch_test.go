@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/plan"
 )
 
@@ -434,8 +435,7 @@ func TestFetchAlreadyThere(t *testing.T) {
 	s := newServer(t)
 	e := newEnv(t, nil)
 	mine := binary1(t, "by hand")
-	must(t, os.MkdirAll(filepath.Dir(e.bin("v2")), 0o755))
-	must(t, os.WriteFile(e.bin("v2"), mine, 0o755))
+	writeFile(t, e.bin("v2"), mine, 0o755)
 	res, err := e.f.Ensure(context.Background(), plan.Plan{Name: "v2", Height: 1, Info: binaries(s.url("/bin"))}, "v2")
 	if err != nil || !res.Already || res.Path != e.bin("v2") {
 		t.Fatalf("Ensure = %+v, %v; want Already at %s", res, err, e.bin("v2"))
@@ -450,14 +450,11 @@ func TestFetchAlreadyThere(t *testing.T) {
 // copy) does not block the download, unlike cosmovisor.
 func TestFetchExistingUpgradeDir(t *testing.T) {
 	t.Parallel()
-	good := binary1(t, "v2")
-	s := newServer(t)
-	s.serve("/bin", good)
+	good, s := serveBinary(t)
 	e := newEnv(t, nil)
 	marker := filepath.Join(e.l.UpgradeDir("v2"), "upgrade-info.json")
-	must(t, os.MkdirAll(filepath.Join(e.l.UpgradeDir("v2"), "bin"), 0o755))
-	must(t, os.WriteFile(marker, []byte(`{"name":"v2","height":100}`), 0o644))
-	must(t, os.WriteFile(filepath.Join(e.l.UpgradeDir("v2"), "bin", ".app.partial"), []byte("half"), 0o644))
+	writeFile(t, marker, []byte(`{"name":"v2","height":100}`), 0o644)
+	writeFile(t, filepath.Join(e.l.UpgradeDir("v2"), "bin", ".app.partial"), []byte("half"), 0o644)
 	if err := e.fetch(binaries(s.url("/bin"))); err != nil {
 		t.Fatal(err)
 	}
@@ -475,8 +472,7 @@ func TestFetchAppearsMeanwhile(t *testing.T) {
 	s := newServer(t)
 	e := newEnv(t, nil)
 	s.handle("/bin", func(w http.ResponseWriter, r *http.Request) {
-		must(t, os.MkdirAll(filepath.Dir(e.bin("v2")), 0o755))
-		must(t, os.WriteFile(e.bin("v2"), mine, 0o755))
+		writeFile(t, e.bin("v2"), mine, 0o755)
 		w.Write(good)
 	})
 	res, err := e.f.Ensure(context.Background(), plan.Plan{Name: "v2", Height: 1, Info: binaries(s.url("/bin"))}, "v2")
@@ -489,17 +485,13 @@ func TestFetchAppearsMeanwhile(t *testing.T) {
 // TestFetchStaleStaging: staging left by a killed vigil is removed.
 func TestFetchStaleStaging(t *testing.T) {
 	t.Parallel()
-	good := binary1(t, "v2")
-	s := newServer(t)
-	s.serve("/bin", good)
+	good, s := serveBinary(t)
 	e := newEnv(t, nil)
 	old := filepath.Join(e.l.Root(), ".staging", "v2", "tmp-123", "download")
-	must(t, os.MkdirAll(old, 0o755))
-	must(t, os.WriteFile(filepath.Join(old, "bin"), []byte("partial"), 0o644))
+	writeFile(t, filepath.Join(old, "bin"), []byte("partial"), 0o644)
 	// An archive may have unpacked a folder without write permission.
 	ro := filepath.Join(e.l.Root(), ".staging", "v2", "tmp-456", "unpacked", "ro")
-	must(t, os.MkdirAll(ro, 0o755))
-	must(t, os.WriteFile(filepath.Join(ro, "f"), nil, 0o644))
+	writeFile(t, filepath.Join(ro, "f"), nil, 0o644)
 	must(t, os.Chmod(ro, 0o500))
 	if err := e.fetch(binaries(s.url("/bin"))); err != nil {
 		t.Fatal(err)
@@ -546,13 +538,8 @@ func TestFetchCancel(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Fetch did not return after cancel")
+	if err := testutil.Returned(t, done, "Fetch"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	e.assertNothing()
 }

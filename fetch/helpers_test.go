@@ -178,6 +178,16 @@ func newServer(t testing.TB) *server {
 	return s
 }
 
+// serveBinary starts a server whose /bin is a v2 binary for this host, and
+// returns that binary with the server.
+func serveBinary(t testing.TB) ([]byte, *server) {
+	t.Helper()
+	good := binary1(t, "v2")
+	s := newServer(t)
+	s.serve("/bin", good)
+	return good, s
+}
+
 func (s *server) handle(path string, h http.HandlerFunc) {
 	s.mu.Lock()
 	s.routes[path] = h
@@ -217,8 +227,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 
 func newEnvAt(t testing.TB, dir string, mod func(*Config)) *env {
 	l := home.Layout{Home: dir, Name: name, Recase: true}
-	must(t, os.MkdirAll(filepath.Join(l.GenesisDir(), "bin"), 0o755))
-	must(t, os.WriteFile(l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755))
+	writeFile(t, l.Bin(l.GenesisDir()), binary1(t, "genesis"), 0o755)
 	must(t, os.Symlink("genesis", l.Current()))
 	buf := &testutil.Buffer{}
 	cfg := Config{
@@ -306,6 +315,13 @@ func wantErr(t testing.TB, err error, subs ...string) {
 			t.Fatalf("error %q does not mention %q", err, s)
 		}
 	}
+}
+
+// writeFile writes path, creating its parent folders (0o755) first.
+func writeFile(t testing.TB, path string, data []byte, mode os.FileMode) {
+	t.Helper()
+	must(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	must(t, os.WriteFile(path, data, mode))
 }
 
 func must(t testing.TB, err error) {

@@ -3,8 +3,6 @@
 package inspect
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 func must(t testing.TB, err error) {
@@ -19,16 +19,6 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// isZombie: gone, or a zombie waiting for init.
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
 }
 
 // A status file whose vigil was killed (no stop time, pid gone) is not taken for a running vigil,
@@ -80,7 +70,7 @@ func TestAppVersion(t *testing.T) {
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	must(t, err)
 	deadline := time.Now().Add(10 * time.Second)
-	for !isZombie(pid) { // gone or a zombie waiting for init
+	for !testutil.IsZombie(pid) { // gone or a zombie waiting for init
 		if time.Now().After(deadline) {
 			t.Fatalf("the script's child %d survived the timeout", pid)
 		}

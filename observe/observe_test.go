@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +23,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
 )
@@ -207,9 +207,10 @@ func TestRuntimeCollectors(t *testing.T) {
 // ---- HTTP ----
 
 type server struct {
-	base   string
-	cancel context.CancelFunc
-	done   chan error
+	base    string
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool // Run's result was taken
 }
 
 func serve(t *testing.T, o *Observer) *server {
@@ -228,36 +229,16 @@ func serve(t *testing.T, o *Observer) *server {
 func (s *server) stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
-	select {
-	case err, ok := <-s.done:
-		if ok {
-			close(s.done)
-		}
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of the cancel")
+	if s.stopped {
+		return nil
 	}
-	return nil
-}
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return resp.StatusCode, string(b)
+	s.stopped = true
+	return testutil.Returned(t, s.done, "Run")
 }
 
 func wantStatus(t *testing.T, url string, want int) string {
 	t.Helper()
-	code, body := get(t, url)
+	code, body := testutil.HTTPGet(t, url)
 	if code != want {
 		t.Errorf("GET %s = %d %q, want %d", url, code, body, want)
 	}
@@ -337,7 +318,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	if body := wantStatus(t, s.base+"/healthz", 503); !strings.Contains(body, "boom") {
 		t.Errorf("healthz body %q should carry the failure", body)
 	}
-	code, _ := get(t, s.base+"/nope")
+	code, _ := testutil.HTTPGet(t, s.base+"/nope")
 	if code != 404 {
 		t.Errorf("GET /nope = %d, want 404", code)
 	}
@@ -386,13 +367,8 @@ func TestStatusFile(t *testing.T) {
 	o.Observe(event.Event{Kind: event.Stopping})
 	o.Observe(event.Event{Kind: event.AppExited, Exit: process.Exit{Code: 143, Signal: syscall.SIGTERM}, Expected: true})
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := testutil.Returned(t, done, "Run"); err != nil {
+		t.Fatal(err)
 	}
 
 	s, err := ReadStatus(path)
@@ -480,7 +456,7 @@ func TestConcurrentObservers(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range 20 {
-			get(t, s.base+"/metrics")
+			testutil.HTTPGet(t, s.base+"/metrics")
 		}
 	})
 	wg.Wait()
@@ -512,13 +488,8 @@ func TestStatusFileUnwritable(t *testing.T) {
 		time.Sleep(2 * time.Millisecond) // let the writer take some of them
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return")
+	if err := testutil.Returned(t, done, "Run"); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -116,25 +116,19 @@ func ReadStatus(path string) (Status, error) {
 // clone deep-copies s so a snapshot shares no pointers with the live state.
 func (s Status) clone() Status {
 	c := s
-	if s.App.LastExit != nil {
-		e := *s.App.LastExit
-		c.App.LastExit = &e
-	}
-	if s.Upgrading != nil {
-		u := *s.Upgrading
-		c.Upgrading = &u
-	}
-	if s.LastUpgrade != nil {
-		u := *s.LastUpgrade
-		c.LastUpgrade = &u
-	}
-	if s.LastBackup != nil {
-		b := *s.LastBackup
-		c.LastBackup = &b
-	}
-	if s.LastDownload != nil {
-		d := *s.LastDownload
-		c.LastDownload = &d
-	}
+	c.App.LastExit = copyOf(s.App.LastExit)
+	c.Upgrading = copyOf(s.Upgrading)
+	c.LastUpgrade = copyOf(s.LastUpgrade)
+	c.LastBackup = copyOf(s.LastBackup)
+	c.LastDownload = copyOf(s.LastDownload)
 	return c
+}
+
+// copyOf returns a pointer to a copy of *p, or nil for nil.
+func copyOf[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
 }

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 const helperVar = "VIGIL_PROCESS_HELPER"
@@ -254,6 +256,33 @@ func startChild(t *testing.T, spec Spec) *Child {
 	return c
 }
 
+// startGroupLeader starts the helper in mode ("trap-term", "ignore-term") as
+// the leader of its own process group, with a fresh record file, and waits
+// until the helper wrote "ready" there. It returns the child and the file.
+func startGroupLeader(t *testing.T, mode string) (*Child, string) {
+	t.Helper()
+	rec := filepath.Join(t.TempDir(), "rec")
+	spec := helperSpec(t, mode, rec)
+	spec.OwnGroup = true
+	c := startChild(t, spec)
+	waitLine(t, rec, "ready")
+	return c, rec
+}
+
+// startGroupWithGrandchild starts the "group" helper as the leader of its own
+// process group and returns it with the grandchild it spawned into that group
+// (killed at cleanup if it is still alive).
+func startGroupWithGrandchild(t *testing.T) (*Child, procID) {
+	t.Helper()
+	pidFile := filepath.Join(t.TempDir(), "gc.pid")
+	spec := helperSpec(t, "group", pidFile)
+	spec.OwnGroup = true
+	c := startChild(t, spec)
+	gc := identify(t, readPidFile(t, pidFile))
+	t.Cleanup(gc.killIfAlive)
+	return c, gc
+}
+
 func waitDone(t *testing.T, c *Child) Exit {
 	t.Helper()
 	select {
@@ -335,17 +364,8 @@ type procID struct {
 
 // procStat returns the state and start time fields of /proc/PID/stat.
 func procStat(pid int) (state, start string, ok bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", "", false
-	}
-	// The command name is in parentheses and may contain spaces.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return "", "", false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 20 {
+	f, ok := testutil.ProcStat(pid)
+	if !ok || len(f) < 20 {
 		return "", "", false
 	}
 	return f[0], f[19], true // fields 3 (state) and 22 (starttime)

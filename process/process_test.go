@@ -94,11 +94,7 @@ func TestKilledBySignal(t *testing.T) {
 }
 
 func TestStopGraceful(t *testing.T) {
-	ready := filepath.Join(t.TempDir(), "ready")
-	spec := helperSpec(t, "trap-term", ready)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	waitLine(t, ready, "ready")
+	c, _ := startGroupLeader(t, "trap-term")
 
 	res := stopBounded(t, c, context.Background(), hangTimeout)
 	if res.Killed {
@@ -116,11 +112,7 @@ func TestStopGraceful(t *testing.T) {
 }
 
 func TestStopEscalatesAfterGrace(t *testing.T) {
-	rec := filepath.Join(t.TempDir(), "rec")
-	spec := helperSpec(t, "ignore-term", rec)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	waitLine(t, rec, "ready")
+	c, _ := startGroupLeader(t, "ignore-term")
 	id := identify(t, c.Pid())
 
 	res := stopBounded(t, c, context.Background(), 200*time.Millisecond)
@@ -156,11 +148,7 @@ func TestStopCancelledContextKillsAtOnce(t *testing.T) {
 // context (the operator's second Ctrl-C) escalates, and both return the same
 // result without a second SIGTERM being needed.
 func TestStopCancelDuringGraceAndConcurrentStop(t *testing.T) {
-	rec := filepath.Join(t.TempDir(), "rec")
-	spec := helperSpec(t, "ignore-term", rec)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	waitLine(t, rec, "ready")
+	c, rec := startGroupLeader(t, "ignore-term")
 
 	first := make(chan StopResult, 1)
 	ctx1, cancel1 := context.WithCancel(context.Background())
@@ -302,12 +290,7 @@ func TestOwnGroupSignalsReachGrandchild(t *testing.T) {
 		{"Kill", (*Child).Kill, syscall.SIGKILL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pidFile := filepath.Join(t.TempDir(), "gc.pid")
-			spec := helperSpec(t, "group", pidFile)
-			spec.OwnGroup = true
-			c := startChild(t, spec)
-			gc := identify(t, readPidFile(t, pidFile))
-			t.Cleanup(gc.killIfAlive)
+			c, gc := startGroupWithGrandchild(t)
 
 			if pgid, err := syscall.Getpgid(c.Pid()); err != nil || pgid != c.Pid() {
 				t.Fatalf("child pgid = %d, %v; want its pid %d", pgid, err, c.Pid())

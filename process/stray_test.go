@@ -47,11 +47,7 @@ func childIdent(t *testing.T, c *Child) Ident {
 // A pid that now belongs to another process (another start time) is never
 // signalled.
 func TestEndStrayRefusesReusedPid(t *testing.T) {
-	rec := filepath.Join(t.TempDir(), "rec")
-	spec := helperSpec(t, "ignore-term", rec)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	waitLine(t, rec, "ready")
+	c, rec := startGroupLeader(t, "ignore-term")
 	id := childIdent(t, c)
 	id.Start-- // the recorded process started earlier: this pid was reused
 
@@ -81,12 +77,7 @@ func TestEndStrayRefusesReusedPid(t *testing.T) {
 
 // A stray that obeys SIGTERM is ended with its group, without SIGKILL.
 func TestEndStrayEndsGroup(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "gc.pid")
-	spec := helperSpec(t, "group", pidFile)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	gc := identify(t, readPidFile(t, pidFile))
-	t.Cleanup(gc.killIfAlive)
+	c, gc := startGroupWithGrandchild(t)
 
 	res := endStrayBounded(t, childIdent(t, c), time.Minute)
 	if res.Killed || !slices.Contains(res.Pids, c.Pid()) || !slices.Contains(res.Pids, gc.pid) {
@@ -101,11 +92,7 @@ func TestEndStrayEndsGroup(t *testing.T) {
 // A stray that ignores SIGTERM is killed after the grace, and EndStray
 // returns only once it is gone.
 func TestEndStrayEscalates(t *testing.T) {
-	rec := filepath.Join(t.TempDir(), "rec")
-	spec := helperSpec(t, "ignore-term", rec)
-	spec.OwnGroup = true
-	c := startChild(t, spec)
-	waitLine(t, rec, "ready")
+	c, rec := startGroupLeader(t, "ignore-term")
 
 	res := endStrayBounded(t, childIdent(t, c), 100*time.Millisecond)
 	if !res.Killed {

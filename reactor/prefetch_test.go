@@ -109,13 +109,8 @@ func TestPrefetch(t *testing.T) {
 	n := calls()
 	waitUntil(t, "more polls", func() bool { return calls() > n+5 })
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("prefetch did not return after cancel")
+	if err := testutil.Returned(t, done, "prefetch"); err != nil {
+		t.Fatal(err)
 	}
 	if f.count() != 1 || f.calls[0] != "v2" {
 		t.Fatalf("fetch calls %v, want one for v2", f.calls)

@@ -227,6 +227,22 @@ func (h *harness) collect() <-chan rec {
 	return recs
 }
 
+// followsReplacement writes v1 and waits for it; runs replace, which puts a
+// data directory whose file holds v2 in place of the watched one, and waits
+// for v2 (what); then checks that the watch is on the new directory: v3,
+// written once everything has settled, arrives too.
+func (h *harness) followsReplacement(what string, replace func()) {
+	h.t.Helper()
+	recs := h.collect()
+	writeFile(h.t, h.path, "v1")
+	waitRec(h.t, recs, "v1", hasContent("v1"))
+	replace()
+	waitRec(h.t, recs, what, hasContent("v2"))
+	drainQuiet(h.t, recs)
+	writeFile(h.t, h.path, "v3")
+	waitRec(h.t, recs, "v3 in the new directory", hasContent("v3"))
+}
+
 func waitRec(t testing.TB, recs <-chan rec, what string, ok func(rec) bool) rec {
 	t.Helper()
 	deadline := time.After(hang)

@@ -160,25 +160,20 @@ func TestDirRemovedAndRecreated(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			dir := newDataDir(t)
 			h := start(t, testConfig(dir, be.poll), hooks{}, be.name)
-			recs := h.collect()
-			writeFile(t, h.path, "v1")
-			waitRec(t, recs, "v1", hasContent("v1"))
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
 			// No waiting for a ReasonRearm Change: when the Change for the
 			// file's removal is still pending, the re-arm is folded into it.
 			// The watch must work on the new directory: v2 arrives (by the
 			// re-arm's Change or an event), and so does v3, written after
 			// everything has settled.
-			writeFile(t, h.path, "v2")
-			waitRec(t, recs, "v2", hasContent("v2"))
-			drainQuiet(t, recs)
-			writeFile(t, h.path, "v3")
-			waitRec(t, recs, "v3", hasContent("v3"))
+			h.followsReplacement("v2", func() {
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, h.path, "v2")
+			})
 			if !be.poll && !strings.Contains(h.logs.String(), "re-armed the watch") {
 				t.Errorf("re-arm not logged:\n%s", h.logs)
 			}
@@ -192,25 +187,19 @@ func TestDirSwappedByRename(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			dir := newDataDir(t)
 			h := start(t, testConfig(dir, be.poll), hooks{}, be.name)
-			recs := h.collect()
-			writeFile(t, h.path, "v1")
-			waitRec(t, recs, "v1", hasContent("v1"))
-			restored := dir + ".new"
-			if err := os.Mkdir(restored, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, filepath.Join(restored, fileName), "v2")
-			if err := os.Rename(dir, dir+".old"); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(restored, dir); err != nil {
-				t.Fatal(err)
-			}
-			waitRec(t, recs, "v2 from the restored directory", hasContent("v2"))
-			drainQuiet(t, recs)
-			// The watch must now be on the new directory.
-			writeFile(t, h.path, "v3")
-			waitRec(t, recs, "v3", hasContent("v3"))
+			h.followsReplacement("v2 from the restored directory", func() {
+				restored := dir + ".new"
+				if err := os.Mkdir(restored, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(restored, fileName), "v2")
+				if err := os.Rename(dir, dir+".old"); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(restored, dir); err != nil {
+					t.Fatal(err)
+				}
+			})
 		})
 	}
 }
@@ -244,23 +233,17 @@ func TestSymlinkedDir(t *testing.T) {
 			if !logged {
 				t.Errorf("symlink target %s not logged:\n%s", wantTarget, h.logs)
 			}
-			recs := h.collect()
-			writeFile(t, h.path, "v1")
-			waitRec(t, recs, "v1", hasContent("v1"))
-
 			// Re-point the link atomically to a directory that holds v2.
-			writeFile(t, filepath.Join(root, "store", "b-data", fileName), "v2")
-			tmpLink := filepath.Join(root, "home", "data.tmp")
-			if err := os.Symlink("../store/b-data", tmpLink); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(tmpLink, link); err != nil {
-				t.Fatal(err)
-			}
-			waitRec(t, recs, "v2 through the re-pointed link", hasContent("v2"))
-			drainQuiet(t, recs)
-			writeFile(t, h.path, "v3")
-			waitRec(t, recs, "v3 in the new target", hasContent("v3"))
+			h.followsReplacement("v2 through the re-pointed link", func() {
+				writeFile(t, filepath.Join(root, "store", "b-data", fileName), "v2")
+				tmpLink := filepath.Join(root, "home", "data.tmp")
+				if err := os.Symlink("../store/b-data", tmpLink); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmpLink, link); err != nil {
+					t.Fatal(err)
+				}
+			})
 		})
 	}
 }

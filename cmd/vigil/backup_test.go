@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,9 +32,7 @@ func TestE2EBackupRestore(t *testing.T) {
 	v := h.start(append([]string{"run"}, nodeArgs...))
 	v.waitLog(startLine("v2"))
 	v.assertMsgs("backup planned", "backup done")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 
 	// list: one backup, taken under genesis.
 	lv, code := h.run([]string{"backup", "list", "--json"})
@@ -106,9 +105,7 @@ func TestE2EBackupRestore(t *testing.T) {
 		t.Errorf("genesis started %d times, want 1", n)
 	}
 	h.assertCurrent("upgrades/v2")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	if bs, _ := filepath.Glob(h.path("data-backup-v2-100-*")); len(bs) != 2 {
 		t.Errorf("backups after the second upgrade: %q, want 2", bs)
 	}
@@ -307,22 +304,7 @@ func startInTinyFS(h *nodeHome, dir string, args []string, extra ...string) *vig
 //	go test -run '^$' -bench UpgradeWithBackup -benchtime 1x ./cmd/vigil
 func BenchmarkUpgradeWithBackup(b *testing.B) {
 	gen := filepath.Join(b.TempDir(), "data")
-	chunk := make([]byte, 1<<20)
-	for i := range 2048 {
-		store := []string{"application.db", "blockstore.db", "state.db"}[i%3]
-		name := fmt.Sprintf("%06d.ldb", i+10)
-		switch i {
-		case 0:
-			name = "000009.log"
-		case 1:
-			name = "MANIFEST-000008"
-		}
-		must(b, os.MkdirAll(filepath.Join(gen, store), 0o755))
-		for j := range chunk {
-			chunk[j] = byte(i*31 + j*7)
-		}
-		must(b, os.WriteFile(filepath.Join(gen, store, name), chunk, 0o644))
-	}
+	testutil.NodeData(b, gen, 2048, 1<<20)
 	for _, mode := range []string{"cp-a", "hardlink", "copy"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
@@ -356,9 +338,7 @@ func upgradeOnce(b *testing.B, h *nodeHome, env ...string) {
 	readReady(b, v, conn, "genesis")
 	unix.Sync()
 	timedHalt(b, h, v, conn, prepared)
-	if code := v.stop(); code != 0 {
-		b.Fatalf("vigil exit code %d, want 0", code)
-	}
+	v.stopWant(0)
 	if v.countMsg("backup done") != 1 {
 		b.Fatal("no backup was taken")
 	}

@@ -69,9 +69,7 @@ func downloadPickupOnce(b *testing.B, s *dlServer, info string, big []byte, pref
 	}
 
 	d := timedHalt(b, h, v, conn, prepared)
-	if code := v.stop(); code != 0 {
-		b.Fatalf("vigil exit code %d, want 0", code)
-	}
+	v.stopWant(0)
 	if st, err := os.Stat(h.root("upgrades", "v2", "bin", daemonName)); err != nil || st.Size() != int64(len(big)) {
 		b.Fatalf("installed binary: %v (size %v), want %d bytes", err, st, len(big))
 	}

@@ -20,8 +20,7 @@ func TestE2EBindMountedHome(t *testing.T) {
 	requireUnshare(t, flags...)
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	script := "#!/bin/sh\n{ pwd; if [ -e \"$ORIG/cosmovisor\" ]; then echo visible; else echo hidden; fi; } > custom.out\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+	h.writeHook("pre.sh", script)
 
 	mnt := t.TempDir()
 	wrap := `mount --bind "$1" "$2" && mount -t tmpfs tmpfs "$1" && shift 2 && exec "$@"`
@@ -47,7 +46,5 @@ func TestE2EBindMountedHome(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(backups[0], "upgrade-info.json")); err != nil {
 		t.Fatalf("backup: %v", err)
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want v2's %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }

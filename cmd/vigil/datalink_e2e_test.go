@@ -106,9 +106,7 @@ func TestE2EDataSymlinkOtherFS(t *testing.T) {
 			}
 		}
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	bs, _ := filepath.Glob(h.path("data-backup-v2-100-*"))
 	if len(bs) != 1 {
 		t.Fatalf("backups: %q, want one", bs)

@@ -17,17 +17,10 @@ import (
 var errDoctorFailed = errors.New("doctor found problems (FAIL lines above); the upgrade would fail at the halt")
 
 func doctorCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
-	o, err := parseHomeOpts("doctor", args, false)
+	o, r, err := inspectHome("doctor", args, false, getenv, func(_ homeOpts, opts *inspect.Options) { opts.Checks = true })
 	if err != nil {
 		return err
 	}
-	cfg, err := o.config(getenv)
-	if err != nil {
-		return err
-	}
-	opts := inspectOptions(cfg)
-	opts.Checks = true
-	r := inspect.Home(cfg.Layout(), opts)
 	findings := inspect.Diagnose(r, func(bin string) (string, error) { return inspect.RunVersion(bin, o.timeout) })
 	for _, f := range findings {
 		fmt.Fprintf(stdout, "%-4s  %s\n", f.Level, f.Msg)

@@ -157,9 +157,7 @@ func TestE2EDownloadAtHalt(t *testing.T) {
 	if n := v.countMsg("upgrade not ready"); n != 0 {
 		t.Errorf("a successful download was reported as %q %d time(s): the halt waited for a retry", "upgrade not ready", n)
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 // TestE2EDownloadFailsThenFixed: a 404 at the halt neither stops vigil nor the old node; once the
@@ -177,9 +175,7 @@ func TestE2EDownloadFailsThenFixed(t *testing.T) {
 		"DAEMON_ALLOW_DOWNLOAD_BINARIES=true", "VIGIL_PREFETCH_INTERVAL=0")
 	v.waitLog("genesis halt v2")
 	v.waitFor("a 404 reported", func() bool { return strings.Contains(v.stderrText(), "HTTP 404") })
-	v.assertRunning()
-	h.assertNoLog("genesis got TERM")
-	h.assertCurrent("genesis")
+	v.assertHeld()
 	if _, err := os.Stat(h.root("upgrades", "v2")); err == nil {
 		t.Fatal("a failed download left upgrades/v2")
 	}
@@ -188,9 +184,7 @@ func TestE2EDownloadFailsThenFixed(t *testing.T) {
 	v.waitForT("v2 to start after the server was fixed", 45*time.Second, func() bool { return h.countLog(startLine("v2")) > 0 })
 	h.assertCurrent("upgrades/v2")
 	h.assertDownloaded(bin)
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 // TestE2EPrefetch: while genesis runs, vigil learns the plan from the node's RPC and downloads the
@@ -234,9 +228,7 @@ func TestE2EPrefetch(t *testing.T) {
 	if n := v.countMsg("upgrade binary downloaded"); n != 1 {
 		t.Errorf("%d downloads logged, want 1", n)
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 // TestE2EPrepareUpgrade: `vigil prepare-upgrade` downloads the scheduled binary once and exits 0,

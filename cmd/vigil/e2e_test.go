@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/observe"
 )
 
@@ -114,6 +114,12 @@ func newHome(t testing.TB, cfg map[string]any) *nodeHome {
 	return h
 }
 
+// writeHook writes an executable script to cosmovisor/hooks/name (COSMOVISOR_CUSTOM_PREUPGRADE=hooks/name).
+func (h *nodeHome) writeHook(name, script string) {
+	must(h.t, os.MkdirAll(h.root("hooks"), 0o755))
+	must(h.t, os.WriteFile(h.root("hooks", name), []byte(script), 0o755))
+}
+
 func (h *nodeHome) writeConfig(cfg map[string]any) {
 	b, err := json.Marshal(cfg)
 	must(h.t, err)
@@ -156,6 +162,23 @@ func (h *nodeHome) current() string {
 	return s
 }
 
+// listBackups lists the data backups in dir by name: the complete ones and the partial ones.
+func listBackups(t testing.TB, dir string) (done, partial []string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	for _, e := range ents {
+		switch n := e.Name(); {
+		case !strings.HasPrefix(n, "data-backup-"):
+		case strings.HasSuffix(n, ".partial"):
+			partial = append(partial, n)
+		default:
+			done = append(done, n)
+		}
+	}
+	return done, partial
+}
+
 func (h *nodeHome) fakeLog() []string {
 	b, err := os.ReadFile(h.path("fakeapp.log"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -168,14 +191,24 @@ func (h *nodeHome) fakeLog() []string {
 	return strings.Split(s, "\n")
 }
 
-func (h *nodeHome) countLog(line string) int {
-	n := 0
+// logWhere lists the fakeapp.log lines for which match holds.
+func (h *nodeHome) logWhere(match func(line string) bool) []string {
+	var out []string
 	for _, l := range h.fakeLog() {
-		if l == line {
-			n++
+		if match(l) {
+			out = append(out, l)
 		}
 	}
-	return n
+	return out
+}
+
+func (h *nodeHome) countLog(line string) int {
+	return len(h.logWhere(func(l string) bool { return l == line }))
+}
+
+// logPrefixed lists the fakeapp.log lines that start with prefix.
+func (h *nodeHome) logPrefixed(prefix string) []string {
+	return h.logWhere(func(l string) bool { return strings.HasPrefix(l, prefix) })
 }
 
 // assertOrder checks that want appear in fakeapp.log in this order (other lines may interleave).
@@ -228,29 +261,25 @@ func (h *nodeHome) assertMarker(dir, name string, height int64) {
 
 // appPIDs lists running processes whose executable lives under this home's cosmovisor/.
 func (h *nodeHome) appPIDs() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
 	prefix := h.root() + "/"
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && strings.HasPrefix(exe, prefix) && !isZombie(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return livePIDs(func(pid int) bool {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		return err == nil && strings.HasPrefix(exe, prefix)
+	})
 }
 
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
+// pidAlive reports whether pid runs and is not a zombie.
+func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil && !testutil.IsZombie(pid) }
+
+// livePIDs lists the running (not zombie) processes other than this test for which keep holds.
+func livePIDs(keep func(pid int) bool) []int {
+	var out []int
+	for _, pid := range testutil.PIDs() {
+		if pid != os.Getpid() && keep(pid) && !testutil.IsZombie(pid) {
+			out = append(out, pid)
+		}
 	}
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+	return out
 }
 
 // ---- vigil process ----
@@ -408,6 +437,27 @@ func (v *vigilProc) stop() int {
 	return v.wait()
 }
 
+// stopWant stops vigil (SIGTERM) and fails the test unless it exits with code.
+func (v *vigilProc) stopWant(code int) {
+	v.t.Helper()
+	if got := v.stop(); got != code {
+		v.t.Fatalf("vigil exit code %d, want %d", got, code)
+	}
+}
+
+// killVigil SIGKILLs vigil alone (not its node) and waits until it is reaped.
+func (v *vigilProc) killVigil() {
+	v.t.Helper()
+	if err := v.cmd.Process.Kill(); err != nil {
+		v.t.Fatalf("SIGKILL vigil: %v", err)
+	}
+	select {
+	case <-v.done:
+	case <-time.After(exitTimeout):
+		v.t.Fatal("vigil not reaped after SIGKILL")
+	}
+}
+
 func (v *vigilProc) stderrText() string {
 	b, _ := os.ReadFile(v.stderr)
 	return string(b)
@@ -468,21 +518,38 @@ func (v *vigilProc) waitFor(desc string, cond func() bool) {
 
 func (v *vigilProc) waitForT(desc string, limit time.Duration, cond func() bool) {
 	v.t.Helper()
+	if pollUntil(v, limit, cond) {
+		return
+	}
+	if v.exited() {
+		v.t.Fatalf("vigil exited (%v) while waiting for %s", v.state, desc)
+	}
+	v.t.Fatalf("timed out after %v waiting for %s", limit, desc)
+}
+
+// pollUntil checks cond every 10 ms until it holds (true) or limit has passed (false). Once v
+// has exited cond is checked one last time; a nil v is a wait that does not depend on a vigil.
+func pollUntil(v *vigilProc, limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for {
 		if cond() {
-			return
+			return true
 		}
-		if v.exited() {
-			if cond() {
-				return
-			}
-			v.t.Fatalf("vigil exited (%v) while waiting for %s", v.state, desc)
+		if v != nil && v.exited() {
+			return cond()
 		}
 		if time.Now().After(deadline) {
-			v.t.Fatalf("timed out after %v waiting for %s", limit, desc)
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitUntil polls cond (bounded), for waits that do not depend on a running vigil.
+func waitUntil(t testing.TB, desc string, cond func() bool) {
+	t.Helper()
+	if !pollUntil(nil, waitTimeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", waitTimeout, desc)
 	}
 }
 
@@ -501,6 +568,30 @@ func (v *vigilProc) assertRunning() {
 	if v.exited() {
 		v.t.Fatalf("vigil exited (%v), want it running", v.state)
 	}
+}
+
+// assertHeld checks that vigil runs on without having touched the node: genesis got no SIGTERM
+// and `current` still names it.
+func (v *vigilProc) assertHeld() {
+	v.t.Helper()
+	v.assertRunning()
+	v.h.assertNoLog("genesis got TERM")
+	v.h.assertCurrent("genesis")
+}
+
+// applyV2 writes the plan for v2 at height 100 and checks that v2 starts and is current, and that
+// vigil then stops with v2's exit status.
+func (v *vigilProc) applyV2() {
+	v.t.Helper()
+	v.h.writeInfo("v2", 100)
+	v.waitLog(startLine("v2"))
+	v.h.assertCurrent("upgrades/v2")
+	v.stopWant(v2TermCode)
+}
+
+// recordIndex is the index of the first vigil log record with msg, or -1.
+func (v *vigilProc) recordIndex(msg string) int {
+	return slices.IndexFunc(v.records(), func(r map[string]any) bool { return r["msg"] == msg })
 }
 
 func must(t testing.TB, err error) {
@@ -547,9 +638,7 @@ func TestE2EUpgrade(t *testing.T) {
 			// The node prints this right after logging its start line.
 			v.waitFor("v2's stdout on vigil's stdout", func() bool { return strings.Contains(v.stdoutText(), "v2 running") })
 			v.assertMsgs("upgrade detected", "stopping app", "app stopped", "switched", "app started")
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want v2's %d", code, v2TermCode)
-			}
+			v.stopWant(v2TermCode)
 			h.assertOrder(startLine("v2"), "v2 got TERM")
 			if n := h.countLog(startLine("v2")); n != 1 {
 				t.Fatalf("v2 started %d times, want 1", n)
@@ -568,9 +657,7 @@ func TestE2EUpgrade(t *testing.T) {
 				t.Fatalf("v2 pre-upgrade ran %d times, want 1 (restart re-applied the upgrade)", n)
 			}
 			h.assertCurrent("upgrades/v2")
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d after restart, want %d", code, v2TermCode)
-			}
+			v.stopWant(v2TermCode)
 		})
 	}
 }
@@ -643,9 +730,7 @@ func TestE2EBackup(t *testing.T) {
 			}
 			// The backup is taken after the node stopped: genesis' TERM precedes v2's pre-upgrade.
 			h.assertOrder("genesis got TERM", "v2 pre-upgrade", startLine("v2"))
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-			}
+			v.stopWant(v2TermCode)
 		})
 	}
 }
@@ -682,9 +767,7 @@ func TestE2EPreUpgrade(t *testing.T) {
 				if n := h.countLog("v2 pre-upgrade"); n != tc.calls {
 					t.Fatalf("pre-upgrade ran %d times, want %d", n, tc.calls)
 				}
-				if code := v.stop(); code != v2TermCode {
-					t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-				}
+				v.stopWant(v2TermCode)
 				return
 			}
 			if code := v.wait(); code != 1 {
@@ -705,8 +788,7 @@ func TestE2ECustomPreUpgrade(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" > custom.out\npwd >> custom.out\necho \"custom $1 $2\" >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+	h.writeHook("pre.sh", script)
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 	v.waitLog(startLine("v2"))
 	b, err := os.ReadFile(h.path("custom.out"))
@@ -717,9 +799,7 @@ func TestE2ECustomPreUpgrade(t *testing.T) {
 		t.Fatalf("custom.out = %q, want %q (args <name> <height>, cwd $DAEMON_HOME)", got, want)
 	}
 	h.assertOrder("genesis got TERM", "custom v2 100", "v2 pre-upgrade", startLine("v2"))
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 func TestE2EPendingAtStart(t *testing.T) {
@@ -732,9 +812,7 @@ func TestE2EPendingAtStart(t *testing.T) {
 	h.assertOrder("v2 pre-upgrade", startLine("v2"))
 	h.assertCurrent("upgrades/v2")
 	h.assertMarker("v2", "v2", 100)
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 func TestE2EAlreadyApplied(t *testing.T) {
@@ -749,9 +827,7 @@ func TestE2EAlreadyApplied(t *testing.T) {
 	v.waitLog(startLine("v2"))
 	h.assertNoLog("v2 pre-upgrade")
 	h.assertNoLog(startLine("genesis"))
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 func TestE2EAppExitsAfterHalt(t *testing.T) {
@@ -795,9 +871,7 @@ func TestE2EGraceKill(t *testing.T) {
 	v.waitLog(startLine("v2"))
 	h.assertOrder(startLine("genesis"), "genesis got TERM", "v2 pre-upgrade", startLine("v2"))
 	h.assertCurrent("upgrades/v2")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 // TestE2EBadUpgradeInfo: garbage in upgrade-info.json gets one warning and changes nothing; a
@@ -818,9 +892,7 @@ func TestE2EBadUpgradeInfo(t *testing.T) {
 			v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
 			v.waitLog("genesis halt bad")
 			v.waitMsg("invalid upgrade-info.json")
-			v.assertRunning()
-			h.assertNoLog("genesis got TERM")
-			h.assertCurrent("genesis")
+			v.assertHeld()
 			if pids := h.appPIDs(); len(pids) != 1 {
 				t.Fatalf("node processes %v, want exactly one (genesis)", pids)
 			}
@@ -832,9 +904,7 @@ func TestE2EBadUpgradeInfo(t *testing.T) {
 			if n := v.countMsg("invalid upgrade-info.json"); n != 1 {
 				t.Errorf("%d \"invalid upgrade-info.json\" warnings, want 1", n)
 			}
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-			}
+			v.stopWant(v2TermCode)
 		})
 	}
 }
@@ -850,19 +920,11 @@ func TestE2EEscapingName(t *testing.T) {
 			v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
 			v.waitLog("genesis halt bad")
 			v.waitFor("an ERROR record refusing the name", func() bool { return v.hasLevel("ERROR") })
-			v.assertRunning()
-			h.assertNoLog("genesis got TERM")
-			h.assertCurrent("genesis")
+			v.assertHeld()
 			if _, err := os.Lstat(h.path("cosmovisor", "upgrades", "..", "upgrade-info.json")); err == nil {
 				t.Errorf("a marker was written outside upgrades/")
 			}
-
-			h.writeInfo("v2", 100)
-			v.waitLog(startLine("v2"))
-			h.assertCurrent("upgrades/v2")
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-			}
+			v.applyV2()
 		})
 	}
 }
@@ -875,9 +937,7 @@ func TestE2EMissingBinary(t *testing.T) {
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
 	v.waitLog("genesis halt v2")
 	v.waitFor("an error naming "+want, func() bool { return strings.Contains(v.stderrText(), want) })
-	v.assertRunning()
-	h.assertNoLog("genesis got TERM")
-	h.assertCurrent("genesis")
+	v.assertHeld()
 	if pids := h.appPIDs(); len(pids) != 1 {
 		t.Fatalf("node processes %v, want exactly one (genesis)", pids)
 	}
@@ -887,9 +947,7 @@ func TestE2EMissingBinary(t *testing.T) {
 	v.waitForT("v2 to start after the binary was installed", 45*time.Second, func() bool { return h.countLog(startLine("v2")) > 0 })
 	h.assertOrder(startLine("genesis"), "genesis got TERM", "v2 pre-upgrade", startLine("v2"))
 	h.assertCurrent("upgrades/v2")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 }
 
 func TestE2ESignals(t *testing.T) {
@@ -905,9 +963,7 @@ func TestE2ESignals(t *testing.T) {
 		v.waitLog("genesis got " + s.name)
 		v.assertRunning()
 	}
-	if code := v.stop(); code != 5 {
-		t.Fatalf("vigil exit code %d, want the node's TERM exit code 5", code)
-	}
+	v.stopWant(5)
 	h.assertOrder("genesis got INT", "genesis got TERM")
 }
 
@@ -1034,7 +1090,5 @@ func TestE2EInitAddUpgrade(t *testing.T) {
 	v.waitLog(startLine("v3"))
 	h.assertNoLog(startLine("genesis"))
 	h.assertCurrent("upgrades/v3")
-	if code := v.stop(); code != 0 {
-		t.Fatalf("vigil exit code %d, want 0 (quiet node)", code)
-	}
+	v.stopWant(0)
 }

@@ -14,20 +14,6 @@ import (
 	"time"
 )
 
-// backups lists the complete data backups in the home (the default backup dir).
-func (h *nodeHome) backups() []string {
-	h.t.Helper()
-	m, err := filepath.Glob(h.path("data-backup-*"))
-	must(h.t, err)
-	var out []string
-	for _, p := range m {
-		if !strings.HasSuffix(p, ".partial") {
-			out = append(out, filepath.Base(p))
-		}
-	}
-	return out
-}
-
 // foreignBinary writes a copy of the fake node whose ELF header says it is
 // for another architecture.
 func foreignBinary(t *testing.T, dst string) {
@@ -68,7 +54,7 @@ func TestE2EBadUpgradeBinary(t *testing.T) {
 			h.assertNoLog("genesis got TERM")
 			h.assertNoLog("v2 pre-upgrade")
 			h.assertCurrent("genesis")
-			if b := h.backups(); len(b) != 0 {
+			if b, _ := listBackups(t, h.dir); len(b) != 0 {
 				t.Fatalf("backups %v taken for a binary that cannot run", b)
 			}
 			if !tc.fix {
@@ -80,12 +66,10 @@ func TestE2EBadUpgradeBinary(t *testing.T) {
 			v.waitForT("v2 to start after the binary was replaced", 45*time.Second, func() bool { return h.countLog(startLine("v2")) > 0 })
 			h.assertOrder(startLine("genesis"), "genesis got TERM", "v2 pre-upgrade", startLine("v2"))
 			h.assertCurrent("upgrades/v2")
-			if b := h.backups(); len(b) != 1 {
+			if b, _ := listBackups(t, h.dir); len(b) != 1 {
 				t.Fatalf("backups %v, want exactly one", b)
 			}
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-			}
+			v.stopWant(v2TermCode)
 		})
 	}
 }
@@ -118,16 +102,8 @@ func TestE2EPlanVanishes(t *testing.T) {
 			v.waitForT("vigil to notice the plan is gone", 45*time.Second, func() bool {
 				return v.countMsg("upgrade no longer pending; not preparing it") > 0
 			})
-			v.assertRunning()
-			h.assertNoLog("genesis got TERM")
-			h.assertCurrent("genesis")
-
-			h.writeInfo("v2", 100)
-			v.waitLog(startLine("v2"))
-			h.assertCurrent("upgrades/v2")
-			if code := v.stop(); code != v2TermCode {
-				t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-			}
+			v.assertHeld()
+			v.applyV2()
 		})
 	}
 }
@@ -139,8 +115,7 @@ func TestE2EPlanVanishesDuringSwap(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": v2Quiet()})
 	script := "#!/bin/sh\nrm data/upgrade-info.json\necho 'custom removed the plan' >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+	h.writeHook("pre.sh", script)
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 	v.waitFor("genesis to start again", func() bool { return h.countLog(startLine("genesis")) == 2 })
 	h.assertOrder(startLine("genesis"), "genesis got TERM", "custom removed the plan", startLine("genesis"))
@@ -201,9 +176,7 @@ func TestE2EPlanNotARegularFile(t *testing.T) {
 			v.waitLog(startLine("genesis"))
 			v.waitFor("an error saying "+tc.says, func() bool { return strings.Contains(v.stderrText(), tc.says) })
 			h.assertCurrent("genesis")
-			if code := v.stop(); code != 0 {
-				t.Fatalf("vigil exit code %d, want the node's 0", code)
-			}
+			v.stopWant(0)
 			h.assertNoLog(startLine("v2"))
 			out, _ := h.run([]string{"show-upgrade-info"})
 			if !strings.Contains(out.stderrText(), tc.says) {

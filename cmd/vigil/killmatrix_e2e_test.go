@@ -144,8 +144,7 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 	for i := range kmDataFiles {
 		must(t, os.WriteFile(h.path("data", "blockstore.db", fmt.Sprintf("%06d.ldb", i)), block, 0o644))
 	}
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(kmHook), 0o755))
+	h.writeHook("pre.sh", kmHook)
 	env := []string{
 		"UNSAFE_SKIP_BACKUP=false",
 		"VIGIL_BACKUP_KEEP=0", // retention must not hide a second backup
@@ -170,7 +169,7 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 		}
 		return v1.countMsg(msg) > 0
 	}
-	if !kmPoll(v1, kmWait, trigger) {
+	if !pollUntil(v1, kmWait, trigger) {
 		row.landed = "never"
 		row.result = "FAIL: step not reached"
 		t.Fatalf("vigil (%v) never reached step %s within %v", v1.state, step, kmWait)
@@ -195,8 +194,8 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 	v := h.start(args, env...)
 	lockHeld := func() int { return kmCountPrefix(h, "db lock held") }
 	// vigil starts v2, then v2 logs its pid, or fails on the lock (only run 2's node can).
-	ok := kmPoll(v, kmWait, func() bool { return kmV2Pid(v) != 0 }) &&
-		kmPoll(v, kmWait, func() bool { return h.countLog(fmt.Sprintf("v2 pid %d", kmV2Pid(v))) > 0 || lockHeld() > 0 })
+	ok := pollUntil(v, kmWait, func() bool { return kmV2Pid(v) != 0 }) &&
+		pollUntil(v, kmWait, func() bool { return h.countLog(fmt.Sprintf("v2 pid %d", kmV2Pid(v))) > 0 || lockHeld() > 0 })
 	if !ok && !v.exited() {
 		fail("(b) v2 not up", "run 2: v2 not started within %v", kmWait)
 	}
@@ -288,18 +287,7 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 	}
 
 	// (c) One complete backup for the halt.
-	ents, err := os.ReadDir(h.dir)
-	must(t, err)
-	var done, partial []string
-	for _, e := range ents {
-		switch n := e.Name(); {
-		case !strings.HasPrefix(n, "data-backup-"):
-		case strings.HasSuffix(n, ".partial"):
-			partial = append(partial, n)
-		default:
-			done = append(done, n)
-		}
-	}
+	done, partial := listBackups(t, h.dir)
 	row.backups = fmt.Sprintf("%d done, %d partial", len(done), len(partial))
 	if len(done) != 1 {
 		fail("(c) backups", "%d complete backups for one halt %q, want 1 (backup done records: run 1 %d, run 2 %d)",
@@ -335,23 +323,6 @@ func killMatrixCase(t *testing.T, step, msg string, row *kmRow) {
 	}
 }
 
-// kmPoll waits for cond, at most limit; false if it did not hold (vigil exited or time ran out).
-func kmPoll(v *vigilProc, limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for {
-		if cond() {
-			return true
-		}
-		if v.exited() {
-			return cond()
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // kmLanded is the last step a killed vigil reached, from its log and the hook's marker file.
 func kmLanded(v *vigilProc, h *nodeHome) string {
 	last := -1
@@ -382,14 +353,9 @@ func kmV2Pid(v *vigilProc) int {
 	return 0
 }
 
+// kmCountPrefix counts the fakeapp.log lines that contain sub.
 func kmCountPrefix(h *nodeHome, sub string) int {
-	n := 0
-	for _, l := range h.fakeLog() {
-		if strings.Contains(l, sub) {
-			n++
-		}
-	}
-	return n
+	return len(h.logWhere(func(l string) bool { return strings.Contains(l, sub) }))
 }
 
 func kmHookRuns(h *nodeHome) int {
@@ -453,19 +419,10 @@ func kmHookPIDs(h *nodeHome) []int {
 	if err != nil {
 		dir = h.dir
 	}
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-		if err == nil && cwd == dir && !isZombie(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return livePIDs(func(pid int) bool {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		return err == nil && cwd == dir
+	})
 }
 
 func kmKillHooks(h *nodeHome) {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,48 +14,20 @@ import (
 // parent-death SIGTERM does not end a node that ignores it or a hook's descendant; the next vigil
 // must end them before it starts, backs up or switches anything.
 
-// logPrefixed lists the fakeapp.log lines that start with prefix.
-func (h *nodeHome) logPrefixed(prefix string) []string {
-	var out []string
-	for _, l := range h.fakeLog() {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// killVigil SIGKILLs vigil alone (not its node) and waits until it is reaped.
-func (v *vigilProc) killVigil() {
+// migrationPID waits for the pid the v2 hook's migration logged and returns it; the migration
+// is killed at cleanup if it is still alive.
+func (v *vigilProc) migrationPID() int {
 	v.t.Helper()
-	if err := v.cmd.Process.Kill(); err != nil {
-		v.t.Fatalf("SIGKILL vigil: %v", err)
-	}
-	select {
-	case <-v.done:
-	case <-time.After(exitTimeout):
-		v.t.Fatal("vigil not reaped after SIGKILL")
-	}
-}
-
-// waitUntil polls cond (bounded), for waits that do not depend on a running vigil.
-func waitUntil(t *testing.T, desc string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, desc)
+	const prefix = "v2 migration pid "
+	v.waitFor("the migration's pid", func() bool { return len(v.h.logPrefixed(prefix)) == 1 })
+	mig, err := strconv.Atoi(strings.TrimPrefix(v.h.logPrefixed(prefix)[0], prefix))
+	must(v.t, err)
+	v.t.Cleanup(func() {
+		if pidAlive(mig) {
+			syscall.Kill(mig, syscall.SIGKILL)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// pidAlive reports whether pid runs and is not a zombie.
-func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil && !isZombie(pid) }
-
-// recordIndex is the index of the first vigil log record with msg, or -1.
-func (v *vigilProc) recordIndex(msg string) int {
-	return slices.IndexFunc(v.records(), func(r map[string]any) bool { return r["msg"] == msg })
+	})
+	return mig
 }
 
 // TestE2ELeftoverNode: the node ignores SIGTERM and holds its database lock; vigil is SIGKILLed.
@@ -148,14 +119,7 @@ func TestE2ELeftoverHook(t *testing.T) {
 	env := []string{"UNSAFE_SKIP_BACKUP=true", "DAEMON_SHUTDOWN_GRACE=500ms"}
 	v1 := h.start(append([]string{"run"}, nodeArgs...), env...)
 	v1.waitLog("v2 migration start")
-	v1.waitFor("the migration's pid", func() bool { return len(h.logPrefixed("v2 migration pid ")) == 1 })
-	mig, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed("v2 migration pid ")[0], "v2 migration pid "))
-	must(t, err)
-	t.Cleanup(func() {
-		if pidAlive(mig) {
-			syscall.Kill(mig, syscall.SIGKILL)
-		}
-	})
+	mig := v1.migrationPID()
 	v1.killVigil()
 	if !pidAlive(mig) {
 		t.Fatalf("the migration %d died with vigil; the test needs it to linger", mig)
@@ -182,9 +146,7 @@ func TestE2ELeftoverHook(t *testing.T) {
 		t.Errorf("record %v: want role hook, pids [%d], killed", r, mig)
 	}
 	h.assertCurrent("upgrades/v2")
-	if code := v2.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v2.stopWant(v2TermCode)
 }
 
 // TestE2EInterruptedHookEndsGroup: the operator stops vigil while pre-upgrade waits for its
@@ -194,14 +156,7 @@ func TestE2EInterruptedHookEndsGroup(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": obj{"migration": "1m"}})
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
-	v.waitFor("the migration's pid", func() bool { return len(h.logPrefixed("v2 migration pid ")) == 1 })
-	mig, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed("v2 migration pid ")[0], "v2 migration pid "))
-	must(t, err)
-	t.Cleanup(func() {
-		if pidAlive(mig) {
-			syscall.Kill(mig, syscall.SIGKILL)
-		}
-	})
+	mig := v.migrationPID()
 	v.signal(syscall.SIGTERM)
 	if code := v.wait(); code != 128+int(syscall.SIGTERM) {
 		t.Fatalf("vigil exit code %d, want %d", code, 128+int(syscall.SIGTERM))

@@ -13,13 +13,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/vigilhq/vigil/internal/testutil"
 )
 
 var unshareProbe sync.Map // flags → error
@@ -56,22 +57,8 @@ type procEntry struct {
 // childrenOf lists the processes whose parent is ppid.
 func childrenOf(ppid int) []procEntry {
 	var out []procEntry
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) {
+	for _, pid := range testutil.PIDs() {
+		if f, ok := testutil.ProcStat(pid); ok && len(f) > 1 && f[1] == strconv.Itoa(ppid) {
 			out = append(out, procEntry{pid, f[0]})
 		}
 	}
@@ -175,8 +162,7 @@ func TestE2EPID1UpgradeHooks(t *testing.T) {
 			v2["pre_upgrade"] = tc.codes
 			genesis := obj{"halt": haltCfg("inplace", "stay"), "orphans": 4, "orphan_life": "50ms"}
 			h := newHome(t, obj{"genesis": genesis, "v2": v2})
-			must(t, os.MkdirAll(h.root("hooks"), 0o755))
-			must(t, os.WriteFile(h.root("hooks", "pre.sh"), []byte(script), 0o755))
+			h.writeHook("pre.sh", script)
 			v := h.startWrapped(append([]string{"unshare"}, pid1Flags...), append([]string{"run"}, nodeArgs...),
 				"UNSAFE_SKIP_BACKUP=true", "DAEMON_PREUPGRADE_MAX_RETRIES=1", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh")
 			if !tc.ok {

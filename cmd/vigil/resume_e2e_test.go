@@ -42,8 +42,7 @@ func resumeAfterKill(t *testing.T, full bool) {
 	}
 	// Slow the first time only; its pid is kept to end it.
 	script := "#!/bin/sh\nif [ ! -e hook.slept ]; then : > hook.slept; echo $$ > hook.pid; exec sleep 300; fi\necho \"custom $1 $2\" >> fakeapp.log\n"
-	must(t, os.MkdirAll(h.root("hooks"), 0o755))
-	must(t, os.WriteFile(h.root("hooks", "slow.sh"), []byte(script), 0o755))
+	h.writeHook("slow.sh", script)
 	env := []string{"COSMOVISOR_CUSTOM_PREUPGRADE=hooks/slow.sh"}
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(h.path("hook.pid")); err == nil {
@@ -53,20 +52,21 @@ func resumeAfterKill(t *testing.T, full bool) {
 		}
 	})
 	var wrap []string
-	backups := func() []string { m, _ := filepath.Glob(h.path("data-backup-*")); return m }
+	// backups lists every backup, complete or partial, as vigil names it (under dest).
+	dest, view := h.dir, h.path
+	backups := func() []string {
+		done, partial := listBackups(t, view())
+		all := append(done, partial...)
+		for i, n := range all {
+			all[i] = filepath.Join(dest, n)
+		}
+		return all
+	}
 	if full {
 		// 8 MiB: the 4 MiB copy and its margin (5%) fit once, not twice.
-		dest := t.TempDir()
-		var view func(...string) string
+		dest = t.TempDir()
 		wrap, view = tmpfsVolume(t, dest, "8m")
 		env = append(env, "DAEMON_DATA_BACKUP_DIR="+dest, "VIGIL_BACKUP_MODE=copy")
-		backups = func() []string {
-			m, _ := filepath.Glob(view("data-backup-*"))
-			for i := range m {
-				m[i] = filepath.Join(dest, filepath.Base(m[i]))
-			}
-			return m
-		}
 	}
 
 	v := h.startWrapped(wrap, append([]string{"run"}, nodeArgs...), env...)
@@ -78,8 +78,7 @@ func resumeAfterKill(t *testing.T, full bool) {
 			first, _ = r["path"].(string)
 		}
 	}
-	must(t, v.cmd.Process.Kill())
-	<-v.done
+	v.killVigil()
 	// Not this test's subject: whatever a killed vigil leaves running goes
 	// before the next one starts.
 	deadline := time.Now().Add(waitTimeout)
@@ -115,9 +114,7 @@ func resumeAfterKill(t *testing.T, full bool) {
 	if n := h.countLog(startLine("genesis")); n != 1 {
 		t.Errorf("genesis started %d times, want 1", n)
 	}
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	if bs := backups(); len(bs) != 1 || bs[0] != first {
 		t.Fatalf("backups %q, want only %s", bs, first)
 	}

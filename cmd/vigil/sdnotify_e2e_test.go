@@ -110,9 +110,7 @@ func TestE2ESdNotify(t *testing.T) {
 	ns.waitMsg(t, "WATCHDOG=1")
 	// The service's notifications are vigil's: the node does not inherit the socket.
 	h.assertOrder(startLine("genesis"), "genesis env NOTIFY_SOCKET unset", "genesis env WATCHDOG_USEC unset")
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	ns.waitMsg(t, "STOPPING=1\nSTATUS=stopping")
 
 	var msgs []string // without the pings, whose place varies

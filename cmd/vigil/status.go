@@ -163,17 +163,12 @@ func inferName(genesis string) (string, error) {
 // ---- `vigil status` ----
 
 func statusCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
-	o, err := parseHomeOpts("status", args, true)
+	o, r, err := inspectHome("status", args, true, getenv, func(o homeOpts, opts *inspect.Options) {
+		opts.Version = func(bin string) (string, error) { return inspect.RunVersion(bin, o.timeout) }
+	})
 	if err != nil {
 		return err
 	}
-	cfg, err := o.config(getenv)
-	if err != nil {
-		return err
-	}
-	opts := inspectOptions(cfg)
-	opts.Version = func(bin string) (string, error) { return inspect.RunVersion(bin, o.timeout) }
-	r := inspect.Home(cfg.Layout(), opts)
 	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -181,6 +176,22 @@ func statusCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	}
 	inspect.WriteText(stdout, r, time.Now())
 	return nil
+}
+
+// inspectHome parses the command line of status or doctor, loads the settings and inspects the
+// home with the options they give, adjusted by tune.
+func inspectHome(cmd string, args []string, withJSON bool, getenv getenvFunc, tune func(homeOpts, *inspect.Options)) (homeOpts, inspect.Report, error) {
+	o, err := parseHomeOpts(cmd, args, withJSON)
+	if err != nil {
+		return o, inspect.Report{}, err
+	}
+	cfg, err := o.config(getenv)
+	if err != nil {
+		return o, inspect.Report{}, err
+	}
+	opts := inspectOptions(cfg)
+	tune(o, &opts)
+	return o, inspect.Home(cfg.Layout(), opts), nil
 }
 
 // inspectOptions are the settings status and doctor judge a home with.

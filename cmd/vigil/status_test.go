@@ -10,9 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/observe"
 )
 
@@ -79,19 +78,6 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-func httpGet(t testing.TB, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	must(t, err)
-	return resp.StatusCode, string(b)
-}
-
 // samples reads the text exposition format into "name{labels}" → value.
 func samples(t *testing.T, text string) map[string]float64 {
 	t.Helper()
@@ -122,16 +108,16 @@ func TestE2EObserveUpgrade(t *testing.T) {
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true", "VIGIL_LISTEN="+addr)
 	v.waitLog(startLine("genesis"))
 
-	ready := func() bool { code, _ := httpGet(t, base+"/readyz"); return code == 200 }
+	ready := func() bool { code, _ := testutil.HTTPGet(t, base+"/readyz"); return code == 200 }
 	v.waitFor("/readyz 200 with genesis running", ready)
-	if code, body := httpGet(t, base+"/healthz"); code != 200 {
+	if code, body := testutil.HTTPGet(t, base+"/healthz"); code != 200 {
 		t.Fatalf("/healthz = %d %q while vigil runs", code, body)
 	}
 
 	h.writeInfo("v2", 100)
 	v.waitLog(startLine("v2"))
 	v.waitFor("/readyz 200 with v2 running", ready)
-	code, text := httpGet(t, base+"/metrics")
+	code, text := testutil.HTTPGet(t, base+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
 	}
@@ -187,9 +173,7 @@ func TestE2EObserveUpgrade(t *testing.T) {
 		t.Errorf("last upgrade line %q", got)
 	}
 
-	if code := v.stop(); code != v2TermCode {
-		t.Fatalf("vigil exit code %d, want %d", code, v2TermCode)
-	}
+	v.stopWant(v2TermCode)
 	r = statusJSON(t, nil, "--home", h.dir, "--name", daemonName)
 	if r.Vigil.Running || r.Vigil.Stopped.IsZero() {
 		t.Errorf("after the stop: vigil = %+v, want not running with a stop time", r.Vigil)
@@ -324,19 +308,13 @@ func BenchmarkIdleListen(b *testing.B) {
 				v := h.start([]string{"run", "start"}, "UNSAFE_SKIP_BACKUP=true", "VIGIL_LISTEN="+addr)
 				v.waitLog("genesis start start")
 				time.Sleep(time.Second) // let start-up settle
-				if code, _ := httpGet(b, "http://"+addr+"/metrics"); code != 200 {
+				if code, _ := testutil.HTTPGet(b, "http://"+addr+"/metrics"); code != 200 {
 					b.Fatalf("/metrics = %d", code)
 				}
 				time.Sleep(mode.settle)
-				pid := v.cmd.Process.Pid
-				before := ctxSwitches(b, pid)
-				time.Sleep(10 * time.Second)
-				after := ctxSwitches(b, pid)
-				rss := statusField(b, fmt.Sprintf("/proc/%d/status", pid), "VmRSS") // kB
-				if code := v.stop(); code != 0 {
-					b.Fatalf("vigil exit code %d, want 0", code)
-				}
-				b.ReportMetric(float64(after-before), "ctxsw/10s")
+				ctxsw, rss := idleCost(b, v)
+				v.stopWant(0)
+				b.ReportMetric(float64(ctxsw), "ctxsw/10s")
 				b.ReportMetric(float64(rss)/1024, "RSS-MiB")
 			}
 		})
