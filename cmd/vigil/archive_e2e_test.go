@@ -60,19 +60,9 @@ func TestE2EDownloadArchiveWithLib(t *testing.T) {
 		{"README.md", []byte("v2 release\n"), 0o644},
 	}...)
 	s.put("/app-v2-linux.tar.gz", archive)
-	content := infoJSON("v2", 100, binInfo(s.URL+"/app-v2-linux.tar.gz", archive))
-	halt := obj{"name": "v2", "height": 100, "after": "50ms", "write": "inplace", "then": "stay", "content": content}
 	v2 := v2Quiet()
 	v2["log_env"] = []string{"LD_LIBRARY_PATH"}
-	h := newHome(t, obj{"genesis": obj{"halt": halt}, "v2": v2})
-	must(t, os.RemoveAll(h.root("upgrades", "v2")))
-
-	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true",
-		"DAEMON_ALLOW_DOWNLOAD_BINARIES=true", "DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM=true", "VIGIL_PREFETCH_INTERVAL=0")
-	v.waitLog(startLine("v2"))
-	h.assertOrder(startLine("genesis"), "genesis halt v2", "genesis got TERM", "v2 pre-upgrade", startLine("v2"))
-	h.assertCurrent("upgrades/v2")
-	h.assertMarker("v2", "v2", 100)
+	h, v := downloadAtHalt(t, binInfo(s.URL+"/app-v2-linux.tar.gz", archive), v2)
 	h.assertDownloaded(bin)
 	for _, f := range []struct {
 		rel  string

@@ -132,22 +132,30 @@ func (h *nodeHome) assertDownloaded(want []byte) {
 
 // TestE2EDownloadAtHalt: the node halts with info pointing at a server; no binary on disk; vigil
 // downloads, verifies, switches and v2 runs.
-func TestE2EDownloadAtHalt(t *testing.T) {
-	t.Parallel()
-	s := newDLServer(t)
-	bin := readFakeBin(t)
-	s.put("/app", bin)
-	content := infoJSON("v2", 100, binInfo(s.URL+"/app", bin))
-	halt := obj{"name": "v2", "height": 100, "after": "50ms", "write": "inplace", "then": "stay", "content": content}
-	h := newHome(t, obj{"genesis": obj{"halt": halt}, "v2": v2Quiet()})
+// downloadAtHalt runs vigil with downloads on (checksums required, no
+// prefetch) over a home whose genesis halts for v2 with info, without
+// upgrades/v2, and waits until v2, behaving as v2beh, has started from the
+// download.
+func downloadAtHalt(t *testing.T, info string, v2beh obj) (*nodeHome, *vigilProc) {
+	t.Helper()
+	halt := obj{"name": "v2", "height": 100, "after": "50ms", "write": "inplace", "then": "stay", "content": infoJSON("v2", 100, info)}
+	h := newHome(t, obj{"genesis": obj{"halt": halt}, "v2": v2beh})
 	must(t, os.RemoveAll(h.root("upgrades", "v2")))
-
 	v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true",
 		"DAEMON_ALLOW_DOWNLOAD_BINARIES=true", "DAEMON_DOWNLOAD_MUST_HAVE_CHECKSUM=true", "VIGIL_PREFETCH_INTERVAL=0")
 	v.waitLog(startLine("v2"))
 	h.assertOrder(startLine("genesis"), "genesis halt v2", "genesis got TERM", "v2 pre-upgrade", startLine("v2"))
 	h.assertCurrent("upgrades/v2")
 	h.assertMarker("v2", "v2", 100)
+	return h, v
+}
+
+func TestE2EDownloadAtHalt(t *testing.T) {
+	t.Parallel()
+	s := newDLServer(t)
+	bin := readFakeBin(t)
+	s.put("/app", bin)
+	h, v := downloadAtHalt(t, binInfo(s.URL+"/app", bin), v2Quiet())
 	h.assertDownloaded(bin)
 	v.assertMsgs("downloading upgrade binary", "upgrade binary downloaded", "switched")
 	if n := s.count("/app"); n != 1 {
