@@ -405,12 +405,31 @@ type writer struct {
 	failing bool // the last write failed: a read-only home is logged once, not per event
 }
 
+// statusSettle is how long the writer lets a burst of events settle before
+// it writes the newest state: an upgrade emits a handful within
+// milliseconds, and writing each would compete for the CPU with the swap
+// and the nodes it starts. The status file is for people and `vigil status`;
+// 50 ms late is on time. No timer runs while nothing happens.
+const statusSettle = 50 * time.Millisecond
+
 func (w *writer) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case s := <-w.o.mailbox:
+			t := time.NewTimer(statusSettle)
+		settle:
+			for {
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return // Run writes the final state
+				case s = <-w.o.mailbox:
+				case <-t.C:
+					break settle
+				}
+			}
 			w.write(s)
 		}
 	}

@@ -20,13 +20,18 @@ import (
 
 // procInfo is what EndStray needs from /proc/<pid>/stat.
 type procInfo struct {
-	state byte // R, S, D, Z, X, …
-	pgrp  int
-	sid   int
-	start uint64
+	state   byte // R, S, D, Z, X, …
+	pgrp    int
+	sid     int
+	threads int
+	start   uint64
 }
 
-func (s procInfo) gone() bool { return s.state == 'Z' || s.state == 'X' }
+// gone: dead, its files closed. A multi-threaded process (a Go node) whose
+// leader thread exited first shows the leader as a zombie while its other
+// threads still run and still hold the files (a database's LOCK): it is gone
+// only once the leader is the last thread counted.
+func (s procInfo) gone() bool { return (s.state == 'Z' || s.state == 'X') && s.threads <= 1 }
 
 // readStat parses /proc/<pid>/stat. A missing process gives an error that
 // wraps fs.ErrNotExist.
@@ -50,7 +55,9 @@ func readStat(pid int) (procInfo, error) {
 	s.state = f[0][0]
 	if s.pgrp, err = strconv.Atoi(f[5-3]); err == nil {
 		if s.sid, err = strconv.Atoi(f[6-3]); err == nil {
-			s.start, err = strconv.ParseUint(f[22-3], 10, 64)
+			if s.threads, err = strconv.Atoi(f[20-3]); err == nil {
+				s.start, err = strconv.ParseUint(f[22-3], 10, 64)
+			}
 		}
 	}
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 // prepare makes each upgrade ready while the node still runs: binary present
-// and executable (fetched if a Fetcher is configured), marker written. A
+// and executable (fetched if a Fetcher is configured), backup room checked. A
 // missing binary is retried with backoff; a newer target replaces the one
 // being prepared. It closes out when it returns.
 func (r *reactor) prepare(ctx context.Context, in <-chan target, out chan<- ready) error {
@@ -41,7 +41,7 @@ func (r *reactor) prepare(ctx context.Context, in <-chan target, out chan<- read
 	for {
 		if attempt {
 			attempt = false
-			rd, err := r.ready(ctx, *cur)
+			rd, err := r.ready(ctx, *cur, failed > 0)
 			switch {
 			case errors.Is(err, errWithdrawn):
 				// detect hands the plan over again if it comes back.
@@ -86,9 +86,12 @@ func (r *reactor) prepare(ctx context.Context, in <-chan target, out chan<- read
 	}
 }
 
-func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
-	if err := r.confirm(t); err != nil {
-		return ready{}, err
+func (r *reactor) ready(ctx context.Context, t target, retry bool) (ready, error) {
+	if retry {
+		// The first attempt follows detect's own reading of the file.
+		if err := r.confirm(t); err != nil {
+			return ready{}, err
+		}
 	}
 	bin := r.l.Bin(r.l.UpgradeDir(t.dir))
 	chmodded, err := home.CheckBinary(bin)
@@ -116,10 +119,6 @@ func (r *reactor) ready(ctx context.Context, t target) (ready, error) {
 			return ready{}, fmt.Errorf("backup check: %w", err)
 		}
 	}
-	// The marker must exist before `current` points here (design invariant 1);
-	// writing it now keeps its fsync off the halt-to-restart path.
-	if err := r.l.WriteMarker(t.dir, t.plan); err != nil {
-		return ready{}, err
-	}
+	// The marker is written by the swap, while the node stops.
 	return ready{target: t, bin: bin, backup: take}, nil
 }

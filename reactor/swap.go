@@ -109,14 +109,17 @@ func (r *reactor) runSteps(ctx context.Context, rd ready, marker func() error, s
 }
 
 // applySteps runs what the swap does once the node is down. The plan is
-// confirmed again before each step that changes something and right before
-// the switch: minutes can pass here (a backup, a slow migration).
+// confirmed again after each wait that can be long (the restart delay, a
+// backup) and right before the switch, after the hooks: minutes can pass
+// here. It was confirmed just before the stop.
 func (r *reactor) applySteps(ctx context.Context, rd ready, marker func() error) error {
-	if err := sleep(ctx, r.cfg.RestartDelay); err != nil {
-		return err
-	}
-	if err := r.confirm(rd.target); err != nil {
-		return err
+	if r.cfg.RestartDelay > 0 {
+		if err := sleep(ctx, r.cfg.RestartDelay); err != nil {
+			return err
+		}
+		if err := r.confirm(rd.target); err != nil {
+			return err
+		}
 	}
 	if rd.backup {
 		if err := r.backup(ctx, rd); err != nil {
