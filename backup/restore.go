@@ -111,19 +111,8 @@ func Restore(ctx context.Context, backupPath, dataDir string, log *slog.Logger) 
 	}
 
 	res = Restored{Manifest: m, Data: real, Strategy: sp.Strategy, Files: int(e.files.Load()), Bytes: e.bytes.Load(), PrivvalKept: kept}
-	if _, err := os.Lstat(real); err == nil {
-		if err := os.Rename(real, replaced); err != nil {
-			return Restored{}, fmt.Errorf("move %s aside: %w", real, err)
-		}
-		res.Replaced = replaced
-	}
-	if err := os.Rename(tmp, real); err != nil {
-		if res.Replaced != "" {
-			if uerr := os.Rename(replaced, real); uerr != nil {
-				return Restored{}, fmt.Errorf("put %s in place: %w; and moving the old data back failed too (%v): it is at %s", tmp, err, uerr, replaced)
-			}
-		}
-		return Restored{}, fmt.Errorf("put %s in place: %w", tmp, err)
+	if res.Replaced, err = swapIn(tmp, real, replaced); err != nil {
+		return Restored{}, err
 	}
 	if err := atomicfile.SyncDir(parent); err != nil {
 		return res, err
@@ -205,4 +194,26 @@ func keepNewerPrivval(live, restored string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// swapIn moves real (if any) aside to replaced and tmp into its place; on
+// failure the old data is put back. It returns where the old data went (""
+// if there was none).
+func swapIn(tmp, real, replaced string) (string, error) {
+	moved := ""
+	if _, err := os.Lstat(real); err == nil {
+		if err := os.Rename(real, replaced); err != nil {
+			return "", fmt.Errorf("move %s aside: %w", real, err)
+		}
+		moved = replaced
+	}
+	if err := os.Rename(tmp, real); err != nil {
+		if moved != "" {
+			if uerr := os.Rename(replaced, real); uerr != nil {
+				return "", fmt.Errorf("put %s in place: %w; and moving the old data back failed too (%v): it is at %s", tmp, err, uerr, replaced)
+			}
+		}
+		return "", fmt.Errorf("put %s in place: %w", tmp, err)
+	}
+	return moved, nil
 }

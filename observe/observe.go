@@ -91,7 +91,31 @@ func New(opts Options) *Observer {
 			Vigil:  VigilStatus{Pid: os.Getpid(), Version: opts.Version, Started: time.Now().Round(0)},
 		},
 	}
-	o.m = metrics{
+	o.m = newMetrics()
+	for _, k := range []string{ExitExpected, ExitCrash, ExitClean} {
+		o.m.exits.WithLabelValues(k) // present at 0, so rate() works from the first crash
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "vigil_build_info",
+		Help:        "vigil's version and the Go version it was built with.",
+		ConstLabels: prometheus.Labels{"version": opts.Version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	o.reg.MustRegister(
+		o.m.upgradesDone, o.m.upgradesFailed, o.m.upgrading, o.m.pickup,
+		o.m.backupDuration, o.m.backupBytes, o.m.backupTime,
+		o.m.downloadDuration, o.m.downloadFailures,
+		o.m.restarts, o.m.exits, o.m.appUp, o.m.current, build,
+		// Both read their values at scrape time: no cost while idle.
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return o
+}
+
+// newMetrics declares vigil's own metrics.
+func newMetrics() metrics {
+	return metrics{
 		upgradesDone: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_upgrades_done_total", Help: "Upgrades applied: the new binary was started.",
 		}, []string{"upgrade"}),
@@ -138,25 +162,6 @@ func New(opts Options) *Observer {
 			Name: "vigil_current_upgrade", Help: "The version the app runs: \"genesis\" or the upgrade's directory name.",
 		}, []string{"name"}),
 	}
-	for _, k := range []string{ExitExpected, ExitCrash, ExitClean} {
-		o.m.exits.WithLabelValues(k) // present at 0, so rate() works from the first crash
-	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "vigil_build_info",
-		Help:        "vigil's version and the Go version it was built with.",
-		ConstLabels: prometheus.Labels{"version": opts.Version, "goversion": runtime.Version()},
-	})
-	build.Set(1)
-	o.reg.MustRegister(
-		o.m.upgradesDone, o.m.upgradesFailed, o.m.upgrading, o.m.pickup,
-		o.m.backupDuration, o.m.backupBytes, o.m.backupTime,
-		o.m.downloadDuration, o.m.downloadFailures,
-		o.m.restarts, o.m.exits, o.m.appUp, o.m.current, build,
-		// Both read their values at scrape time: no cost while idle.
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return o
 }
 
 // Registry is the Observer's own registry, for tests and extra collectors.
