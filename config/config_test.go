@@ -880,7 +880,7 @@ func TestWriteFileNeverOverwrites(t *testing.T) {
 	if wrote, err := c.WriteFile(fresh); err != nil || !wrote {
 		t.Fatalf("WriteFile on a free name = %v, %v", wrote, err)
 	}
-	if b, _ := os.ReadFile(fresh); !strings.Contains(string(b), "daemon_poll_interval = '300ms'\n") {
+	if b, _ := os.ReadFile(fresh); !strings.Contains(string(b), "daemon_poll_interval = \"300ms\"\n") {
 		t.Errorf("written file lacks cosmovisor's key with the default:\n%s", b)
 	}
 }

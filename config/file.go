@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
-
-	"github.com/pelletier/go-toml/v2"
 
 	"github.com/vigilhq/vigil/internal/atomicfile"
 )
@@ -24,14 +23,50 @@ func (c Config) File() ([]byte, error) {
 		"# --cosmovisor-config " + filepath.Join(c.Root(), FileName) + "; the environment wins over it.\n")
 	for _, s := range Settings {
 		key := strings.ToLower(s.Name)
-		line, err := toml.Marshal(map[string]any{key: s.file(&c)})
+		value, err := tomlValue(s.file(&c))
 		if err != nil {
 			return nil, fmt.Errorf("config file key %s: %w", key, err)
 		}
-		fmt.Fprintf(&b, "\n# %s (default: %s)\n", s.Doc, s.Default)
-		b.Write(line)
+		fmt.Fprintf(&b, "\n# %s (default: %s)\n%s = %s\n", s.Doc, s.Default, key, value)
 	}
 	return b.Bytes(), nil
+}
+
+// tomlValue renders one scalar setting as TOML. The settings are strings,
+// booleans and integers only: go-toml's encoder (the decoder reads the file)
+// would cost the binary more than these lines.
+func tomlValue(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return tomlString(v), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	}
+	return "", fmt.Errorf("no TOML form for %T", v)
+}
+
+// tomlString is a TOML basic string: quotes, backslashes and control
+// characters escaped, everything else as is (TOML is UTF-8).
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // WriteFile writes File() to path unless a file is there already, which it never replaces
