@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/vigilhq/vigil/event"
@@ -114,6 +115,12 @@ func (r *reactor) check(said *string) (*target, error) {
 		once(slog.LevelWarn, "ignoring upgrade-info.json older than the installed upgrade", "plan", d.Plan, "installed", d.Installed.Dir, "err", d.Err)
 		return nil, nil
 	case home.Pending:
+		if slices.Contains(r.cfg.SkipHeights, d.Plan.Height) {
+			// The chain agreed to skip it (the node does not halt there
+			// either): the installed version runs on.
+			once(slog.LevelWarn, "not applying upgrade-info.json: its height is in "+plan.SkipFlag+"; the node runs on", "plan", d.Plan)
+			return nil, nil
+		}
 		*said = ""
 		return &target{plan: d.Plan, dir: d.Dir, seen: time.Now()}, nil
 	}

@@ -39,6 +39,9 @@ type Fetcher interface {
 type Config struct {
 	Layout home.Layout
 	Args   []string // the app's arguments, reused after every upgrade
+	// SkipHeights are the upgrade heights the node was told to skip
+	// (plan.SkipHeights of Args): a plan at one of them is not applied.
+	SkipHeights []int64
 	// Env is the environment of the node and its hooks, before a version's
 	// lib/ is put on LD_LIBRARY_PATH (home.ChildEnv); nil = vigil's own,
 	// without that.

@@ -88,8 +88,9 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 // reactorConfig maps the settings onto the reactor's.
 func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) reactor.Config {
 	rc := reactor.Config{
-		Layout: cfg.Layout(),
-		Args:   appArgs,
+		Layout:      cfg.Layout(),
+		Args:        appArgs,
+		SkipHeights: plan.SkipHeights(appArgs),
 		// Read after systemdNotifier has removed systemd's variables.
 		Env:   os.Environ(),
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,

@@ -1,0 +1,36 @@
+package plan
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSkipHeights(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []int64
+	}{
+		// cosmovisor's own cases (TestUpgradeSkipHeights)
+		{nil, nil},
+		{[]string{"appb", "start"}, nil},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades"}, nil},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades", "--abcd"}, nil},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades", "10", "--abcd"}, []int64{10}},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades", "10", "20", "--abcd"}, []int64{10, 20}},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades", "10", "20", "--abcd", "34"}, []int64{10, 20}},
+		{[]string{"appb", "start", "--unsafe-skip-upgrades", "10", "as", "20", "--abcd"}, []int64{10, 20}},
+		// the SDK's int slice, which cosmovisor does not read
+		{[]string{"start", "--unsafe-skip-upgrades=100"}, []int64{100}},
+		{[]string{"start", "--unsafe-skip-upgrades=10,20", "--home", "/h"}, []int64{10, 20}},
+		{[]string{"start", "--unsafe-skip-upgrades", "10,20"}, []int64{10, 20}},
+		{[]string{"start", "--unsafe-skip-upgrades=5", "--unsafe-skip-upgrades", "6"}, []int64{5, 6}},
+		// not heights
+		{[]string{"start", "--unsafe-skip-upgrades=-1,0,x"}, nil},
+		{[]string{"start", "--", "--unsafe-skip-upgrades=7"}, nil},
+		{[]string{"start", "--unsafe-skip-upgrades-x=7"}, nil},
+	} {
+		if got := SkipHeights(tc.args); !slices.Equal(got, tc.want) {
+			t.Errorf("SkipHeights(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
