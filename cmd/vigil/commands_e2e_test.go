@@ -140,7 +140,7 @@ func TestE2EInitWritesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("init wrote no config.toml: %v", err)
 	}
-	for _, kv := range []string{"daemon_home = '" + h.dir + "'", "daemon_name = 'app'", "daemon_poll_interval = '1s'", "unsafe_skip_backup = true"} {
+	for _, kv := range []string{`daemon_home = "` + h.dir + `"`, `daemon_name = "app"`, `daemon_poll_interval = "1s"`, "unsafe_skip_backup = true"} {
 		if !strings.Contains(string(b), "\n"+kv+"\n") {
 			t.Errorf("config.toml lacks %q:\n%s", kv, b)
 		}

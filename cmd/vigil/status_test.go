@@ -143,7 +143,13 @@ func TestE2EObserveUpgrade(t *testing.T) {
 	}
 
 	// `vigil status` from another shell: only the home, no DAEMON_NAME (inferred from genesis/bin).
-	r := statusJSON(t, nil, "--home", h.dir)
+	// The status file is written once a burst of events has settled (50 ms), so it may still be
+	// on its way.
+	var r statusReport
+	v.waitFor("the status file to show v2 running", func() bool {
+		r = statusJSON(t, nil, "--home", h.dir)
+		return r.App != nil && r.App.Installed == "v2"
+	})
 	if !r.Vigil.Running || r.Vigil.Pid != v.cmd.Process.Pid {
 		t.Errorf("vigil = %+v, want running with pid %d", r.Vigil, v.cmd.Process.Pid)
 	}
