@@ -837,7 +837,9 @@ func TestE2EAppExitsAfterHalt(t *testing.T) {
 			t.Parallel()
 			halt := haltCfg("inplace", "exit")
 			halt["after"] = "0s"
-			h := newHome(t, obj{"genesis": obj{"halt": halt, "exit_code": code}, "v2": v2Quiet()})
+			// The node ignores TERM so that it exits on its own with code, however fast vigil
+			// reacts to the file it wrote just before (vigil's stop would otherwise end it).
+			h := newHome(t, obj{"genesis": obj{"halt": halt, "exit_code": code, "on_term": "ignore"}, "v2": v2Quiet()})
 			v := h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
 			v.waitLog(startLine("v2"))
 			h.assertOrder(startLine("genesis"), "genesis halt v2", "v2 pre-upgrade", startLine("v2"))
