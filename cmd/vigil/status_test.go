@@ -146,9 +146,9 @@ func TestE2EObserveUpgrade(t *testing.T) {
 	// The status file is written once a burst of events has settled (50 ms), so it may still be
 	// on its way.
 	var r statusReport
-	v.waitFor("the status file to show v2 running", func() bool {
+	v.waitFor("the status file to show the upgrade done and v2 running", func() bool {
 		r = statusJSON(t, nil, "--home", h.dir)
-		return r.App != nil && r.App.Installed == "v2"
+		return r.App != nil && r.App.Installed == "v2" && r.LastUpgrade != nil
 	})
 	if !r.Vigil.Running || r.Vigil.Pid != v.cmd.Process.Pid {
 		t.Errorf("vigil = %+v, want running with pid %d", r.Vigil, v.cmd.Process.Pid)
