@@ -85,7 +85,7 @@ func runHelper(mode string, args []string) int {
 		}
 		return 0
 
-	case "group": // group PIDFILE: a "sleep" grandchild in our group, then wait for it
+	case "group": // group PIDFILE: a "sleep" grandchild in our group, then wait for it; end only by a signal
 		cmd := exec.Command(mustExecutable(), "x")
 		cmd.Env = helperEnviron("sleep")
 		if err := cmd.Start(); err != nil {
@@ -93,7 +93,11 @@ func runHelper(mode string, args []string) int {
 		}
 		writeFileAtomic(args[0], strconv.Itoa(cmd.Process.Pid))
 		_ = cmd.Wait()
-		return 0
+		// A signal to the group reaches both; returning here when the
+		// grandchild's death is seen first would race our own death by it.
+		for {
+			time.Sleep(time.Hour)
+		}
 
 	case "stubborn-group": // stubborn-group PIDFILE RECORDFILE [exit]: an "ignore-term" grandchild in our group; then exit, or wait for it (dying of SIGTERM)
 		cmd := exec.Command(mustExecutable(), args[1])
