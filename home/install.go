@@ -3,10 +3,11 @@ package home
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/vigilhq/vigil/internal/atomicfile"
 )
 
 // ErrExists is returned (wrapped) when an install would replace a file and
@@ -41,7 +42,7 @@ func (l Layout) InstallUpgrade(name, exe string, force bool) (dir, bin string, e
 }
 
 // InstallBinary copies the program src to dst through a temporary file,
-// fsynced and renamed, so that a half-copied binary never shows under the
+// fsynced and renamed (atomicfile.WriteFrom), so that a half-copied binary never shows under the
 // real name (the reactor takes a binary's presence as "ready"). src must
 // pass CheckFormat: a file this machine cannot run is refused here rather
 // than at the upgrade height. An existing dst is replaced only with force.
@@ -60,26 +61,8 @@ func InstallBinary(src, dst string, force bool) error {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Chmod(0o755)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		return fmt.Errorf("install %s at %s: %w", src, dst, err)
+	if err := atomicfile.WriteFrom(dst, in, 0o755); err != nil {
+		return fmt.Errorf("install %s: %w", src, err)
 	}
 	return nil
 }

@@ -10,10 +10,12 @@
 package atomicfile
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,7 +25,13 @@ import (
 // WriteFile writes data to path atomically and durably with the given
 // permissions.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	if err := write(path, data, perm, true, os.Rename); err != nil {
+	return WriteFrom(path, bytes.NewReader(data), perm)
+}
+
+// WriteFrom is WriteFile with the content streamed from r (a binary being
+// installed need not be held in memory).
+func WriteFrom(path string, r io.Reader, perm fs.FileMode) error {
+	if err := write(path, r, perm, true, os.Rename); err != nil {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
@@ -35,7 +43,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // next start (the status file), where two fsyncs per write would only slow
 // the writes that must be durable (the marker, `current`).
 func Replace(path string, data []byte, perm fs.FileMode) error {
-	return write(path, data, perm, false, os.Rename)
+	return write(path, bytes.NewReader(data), perm, false, os.Rename)
 }
 
 // WriteNew writes data to path atomically and durably unless something is
@@ -43,7 +51,7 @@ func Replace(path string, data []byte, perm fs.FileMode) error {
 // to its name (link(2) fails if the name is taken). It reports whether it
 // wrote.
 func WriteNew(path string, data []byte, perm fs.FileMode) (bool, error) {
-	err := write(path, data, perm, true, func(tmp, path string) error {
+	err := write(path, bytes.NewReader(data), perm, true, func(tmp, path string) error {
 		err := os.Link(tmp, path)
 		os.Remove(tmp)
 		return err
@@ -59,7 +67,7 @@ func WriteNew(path string, data []byte, perm fs.FileMode) (bool, error) {
 
 // write makes the complete file under a temporary name beside path, then
 // place puts it at path.
-func write(path string, data []byte, perm fs.FileMode, durable bool, place func(tmp, path string) error) (err error) {
+func write(path string, r io.Reader, perm fs.FileMode, durable bool, place func(tmp, path string) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
@@ -72,7 +80,7 @@ func write(path string, data []byte, perm fs.FileMode, durable bool, place func(
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	if _, err = io.Copy(f, r); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = f.Chmod(perm); err != nil {
