@@ -8,6 +8,8 @@
 //	devnetctl serve DIR PORTFILE           serve DIR on 127.0.0.1, port written to PORTFILE
 //	devnetctl follow LOG [flags]           stamp stdin lines into LOG, narrate the upgrade
 //	devnetctl report LOG NAME HEIGHT       downtime and vigil's breakdown from LOG
+//	devnetctl report-manual LOG NAME HEIGHT RPC
+//	                                       the same for a --halt-height upgrade, with block times
 package main
 
 import (
@@ -32,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fatal(errors.New("usage: devnetctl ports|genesis|height|serve|follow|report ..."))
+		fatal(errors.New("usage: devnetctl ports|genesis|height|serve|follow|report|report-manual ..."))
 	}
 	var err error
 	args := os.Args[2:]
@@ -49,6 +51,8 @@ func main() {
 		err = follow(args)
 	case "report":
 		err = report(args)
+	case "report-manual":
+		err = reportManual(args)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -391,7 +395,7 @@ func narrate(l line, upgradeHeight func() int64) string {
 			strings.Contains(m, "new module"), strings.Contains(m, "migrat"),
 			strings.HasPrefix(m, "ABCI Replay"), strings.HasPrefix(m, "Replay last block"),
 			m == "ABCI Handshake App Info", m == "Starting Node service",
-			strings.HasPrefix(m, "CONSENSUS FAILURE"):
+			strings.HasPrefix(m, "CONSENSUS FAILURE"), strings.HasPrefix(m, "halting node"):
 			return "node    " + firstLine(m)
 		case lvl == "error" || lvl == "fatal" || lvl == "panic":
 			return "node    " + lvl + ": " + firstLine(m)
@@ -471,23 +475,9 @@ func report(args []string) error {
 	if err != nil {
 		return fmt.Errorf("height: %w", err)
 	}
-	b, err := os.ReadFile(args[0])
+	ls, err := readLog(args[0])
 	if err != nil {
 		return err
-	}
-	var ls []line
-	for _, s := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		stamp, raw, ok := strings.Cut(s, " ")
-		if !ok {
-			continue
-		}
-		t, err := time.Parse(stampLayout, stamp)
-		if err != nil {
-			continue
-		}
-		l := parse(raw)
-		l.stamp = t
-		ls = append(ls, l)
 	}
 
 	needed := fmt.Sprintf("UPGRADE %q NEEDED at height: %d", name, h)
@@ -625,6 +615,29 @@ func report(args []string) error {
 		fmt.Println("vigil's part: not the plain sequence (vigil restarted mid-upgrade?); see the timeline")
 	}
 	return nil
+}
+
+// readLog parses the stamped log follow wrote.
+func readLog(file string) ([]line, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var ls []line
+	for _, s := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		stamp, raw, ok := strings.Cut(s, " ")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(stampLayout, stamp)
+		if err != nil {
+			continue
+		}
+		l := parse(raw)
+		l.stamp = t
+		ls = append(ls, l)
+	}
+	return ls, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
