@@ -2,18 +2,31 @@
 # A real chain upgrade under vigil: a one-validator simapp chain starts on Cosmos SDK
 # v0.45.16, votes the software upgrade "v045-to-v046", halts at the upgrade height,
 # and vigil switches it to v0.46.16, whose upgrade handler migrates the stores.
+# With --manual, the upgrade is scheduled by the operator instead (no governance).
 #
-# Usage: testdata/devnet/run.sh [--backup] [--kill-vigil] [--download] [--keep] [--ci]
+# Usage: testdata/devnet/run.sh [--backup] [--kill-vigil] [--download] [--manual] [--keep] [--ci]
 #   --backup      vigil backs up data/ before the switch (UNSAFE_SKIP_BACKUP=false);
 #                 off by default so the downtime measures the switch itself
 #   --kill-vigil  SIGKILL vigil right after it logs "stopping app", then start it again
 #   --download    no add-upgrade: vigil downloads the v0.46 binary from a local HTTP
 #                 server named in the proposal's upgrade info (with a sha256 checksum)
+#   --manual      no proposal: once the chain runs, `vigil add-upgrade manual1 BIN
+#                 --upgrade-height H` (H = the height then + 12), BIN the same simd v0.45
+#                 linked with version.Version=v0.45.16-manual (seconds after the v0.45
+#                 build; no v0.46 build). vigil restarts the node with --halt-height=H, the
+#                 SDK commits block H and stops the node, vigil switches to BIN, which makes
+#                 H+1. Checked from the logs (the halt, the new node's handshake finding
+#                 the app at H with the new version) and from the chain (block H's
+#                 precommit signed before the old node exited, H+1's after the new one
+#                 started). Goes with --backup and --keep only.
 #   --keep        keep the temporary home for inspection
-#   --ci          the CI test: the plain flow, then --kill-vigil --backup, then --download
+#   --ci          the CI test: the plain flow, then --kill-vigil --backup, then --download,
+#                 then --manual
 # Environment: VOTING_PERIOD (whole seconds, default 10s), DEVNET_TMP (parent of the
 # temporary folder), DEVNET_KEEP_ON_FAILURE=1 (keep the folder when the run fails),
-# DEVNET_VIGIL (a vigil binary to use instead of building ./cmd/vigil).
+# DEVNET_VIGIL (a vigil binary to use instead of building ./cmd/vigil),
+# MANUAL_SCHEDULE=running|start (--manual: add the upgrade while the node runs, the
+# default, or before vigil starts, at height 15).
 #
 # The chain: one validator, all ports on 127.0.0.1 (free ports), blocks every ~0.5s
 # (timeout_commit 500ms, timeout_propose 1s, prevote/precommit 500ms, genesis
@@ -24,11 +37,15 @@
 # node's "committed state" for block H (the block v0.45 refused, replayed with the
 # migration by v0.46). One clock: the machine's; node lines are stamped by devnetctl as
 # it reads them (the SDK's log stamps whole seconds), vigil's steps come from its JSON
-# log. Block H+1, the first block consensus makes on v0.46, is printed too.
+# log. Block H+1, the first block consensus makes on v0.46, is printed too. With
+# --manual: from the old node's "halting node per configuration" (BaseApp.Commit of
+# block H, after the app committed it) to the new node's "committed state" for H+1, and
+# the time between the precommits of H and H+1 (0.5s without an upgrade).
 #
 # Every process it starts is stopped on exit, on failure and on Ctrl-C. Exit status 0
-# means the chain went past the upgrade height on v0.46 and `query upgrade applied`
-# answers; anything else prints why and the tail of vigil's and the node's logs.
+# means the chain went past the upgrade height on the new binary (and for v0.46, `query
+# upgrade applied` answers); anything else prints why and the tail of vigil's and the
+# node's logs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,15 +53,19 @@ root=$(cd "$here/../.." && pwd)
 export GOTOOLCHAIN=local
 
 UPGRADE=v045-to-v046
-CHAIN=vigil-devnet-1
+MANUAL=manual1                # --manual: the upgrade scheduled with vigil add-upgrade
+MANUAL_VERSION=v0.45.16-manual # --manual: version.Version of its (otherwise identical) simd
+CHAIN="vigil-devnet-1"
 VOTING_PERIOD=${VOTING_PERIOD:-10s}
+MANUAL_SCHEDULE=${MANUAL_SCHEDULE:-running}
 
-backup=false kill_vigil=false download=false keep=false ci=false
+backup=false kill_vigil=false download=false keep=false ci=false manual=false
 for a in "$@"; do
 	case $a in
 	--backup) backup=true ;;
 	--kill-vigil) kill_vigil=true ;;
 	--download) download=true ;;
+	--manual) manual=true ;;
 	--keep) keep=true ;;
 	--ci) ci=true ;;
 	-h | --help)
@@ -57,6 +78,15 @@ for a in "$@"; do
 		;;
 	esac
 done
+if $manual && { $download || $kill_vigil; }; then
+	echo "run.sh: --manual goes with --backup and --keep only (no plan to download; vigil logs no \"stopping app\" when the node halts itself)" >&2
+	exit 2
+fi
+case $MANUAL_SCHEDULE in running | start) ;; *)
+	echo "run.sh: MANUAL_SCHEDULE=$MANUAL_SCHEDULE, want running or start" >&2
+	exit 2
+	;;
+esac
 
 t0=$(date +%s)
 say() { printf '%s ==> %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
@@ -68,7 +98,8 @@ if $ci; then
 	"$0" ${rest[@]+"${rest[@]}"}
 	"$0" ${rest[@]+"${rest[@]}"} --kill-vigil --backup
 	"$0" ${rest[@]+"${rest[@]}"} --download
-	say "devnet CI test passed (plain, then --kill-vigil --backup, then --download) in $(($(date +%s) - t0))s"
+	"$0" ${rest[@]+"${rest[@]}"} --manual
+	say "devnet CI test passed (plain, then --kill-vigil --backup, then --download, then --manual) in $(($(date +%s) - t0))s"
 	exit 0
 fi
 
@@ -76,29 +107,38 @@ fi
 bin=$here/.bin
 mkdir -p "$bin"
 
-# build_simd v045|v046: the stock simd of that nested module, cached in .bin/ and
-# rebuilt only when its go.mod/go.sum or the Go version change (the first build
-# takes minutes).
+# build_simd v045|v046 [NAME VERSION]: the stock simd of that nested module, cached in
+# .bin/simd-v045 (or .bin/simd-NAME, with cosmos-sdk's version.Version set to VERSION)
+# and rebuilt only when its go.mod/go.sum or the Go version change (the first build
+# takes minutes; a VERSION build after it only links again: seconds).
 build_simd() {
-	local v=$1 out=$bin/simd-$1 key
-	key="$(cat "$here/$v/go.mod" "$here/$v/go.sum" | sha256sum | cut -d' ' -f1) $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) cgo=0"
+	local v=$1 out=$bin/simd-${2:-$1} ver=${3:-} key ldflags=()
+	key="$(cat "$here/$v/go.mod" "$here/$v/go.sum" | sha256sum | cut -d' ' -f1) $(go env GOVERSION) $(go env GOOS)/$(go env GOARCH) cgo=0${ver:+ version=$ver}"
 	if [[ -x $out && -f $out.key && "$(cat "$out.key")" == "$key" ]]; then
-		say "simd $v: cached ($out)"
+		say "simd $v${ver:+ as $ver}: cached ($out)"
 		return
 	fi
-	say "building simd $v (cosmos-sdk $(sed -n 's/^require github.com\/cosmos\/cosmos-sdk //p' "$here/$v/go.mod")); the first build takes minutes"
+	say "building simd $v${ver:+ as $ver} (cosmos-sdk $(sed -n 's/^require github.com\/cosmos\/cosmos-sdk //p' "$here/$v/go.mod")); the first build takes minutes"
 	local start=$SECONDS
+	[[ -z $ver ]] || ldflags=(-ldflags "-X github.com/cosmos/cosmos-sdk/version.Version=$ver")
 	# Pure Go (goleveldb, the test keyring, no Ledger USB): static, and no C compiler
 	# needed, so the binary is the same whether or not the machine has gcc.
-	(cd "$here/$v" && CGO_ENABLED=0 go build -buildvcs=false -o "$out.tmp" github.com/cosmos/cosmos-sdk/simapp/simd)
+	(cd "$here/$v" && CGO_ENABLED=0 go build -buildvcs=false ${ldflags[@]+"${ldflags[@]}"} -o "$out.tmp" github.com/cosmos/cosmos-sdk/simapp/simd)
 	mv -f "$out.tmp" "$out"
 	echo "$key" >"$out.key"
-	say "simd $v built in $((SECONDS - start))s"
+	say "simd $v${ver:+ as $ver} built in $((SECONDS - start))s"
 }
 build_simd v045
-build_simd v046
 simd45=$bin/simd-v045
-simd46=$bin/simd-v046
+if $manual; then
+	# The "new" binary of --manual: the same simd v0.45, told apart by its version
+	# (simd version, the node's ABCI handshake, /abci_info) and by its bytes.
+	build_simd v045 "$MANUAL" "$MANUAL_VERSION"
+	simd45m=$bin/simd-$MANUAL
+else
+	build_simd v046
+	simd46=$bin/simd-v046
+fi
 
 # ---------------------------------------------------------------- cleanup
 work="" home="" log="" vigil_pid="" follow_pid="" serve_pid=""
@@ -110,7 +150,7 @@ wait_gone() { # pid seconds
 	while alive "$1" && ((SECONDS < end)); do sleep 0.1; done
 	! alive "$1"
 }
-node_pids() { [[ -n $work && -f $work/node.pids ]] && cat "$work/node.pids" || true; }
+node_pids() { if [[ -n $work && -f $work/node.pids ]]; then cat "$work/node.pids"; fi; }
 ours() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "--home $home"; }
 
 show_tails() {
@@ -259,7 +299,16 @@ export DAEMON_HOME=$home DAEMON_NAME=simd
 export COSMOVISOR_LOG_FORMAT=json COSMOVISOR_LOG_LEVEL=debug
 if $backup; then export UNSAFE_SKIP_BACKUP=false; else export UNSAFE_SKIP_BACKUP=true; fi
 "$vigil" init "$simd45" | sed 's/^/    vigil init: /'
-info=""
+# schedule_manual: --manual's upgrade at height H, no governance. vigil installs the
+# binary in upgrades/$MANUAL and keeps the plan in data/upgrade-info.json.batch; it
+# starts the node with --halt-height=H (restarting it if it runs), so block H is the
+# last one the old binary commits.
+schedule_manual() {
+	echo "$H" >"$work/upgrade-height"
+	say "scheduling $MANUAL at height $H without governance: vigil add-upgrade $MANUAL $simd45m --upgrade-height $H"
+	"$vigil" add-upgrade "$MANUAL" "$simd45m" --upgrade-height "$H" 2>&1 | sed 's/^/    vigil add-upgrade: /'
+}
+info_args=()
 if $download; then
 	mkdir -p "$work/www"
 	cp "$simd46" "$work/www/simd"
@@ -268,12 +317,17 @@ if $download; then
 	serve_pid=$!
 	wait_until 20 "the HTTP server" test -s "$work/www.port"
 	url="http://127.0.0.1:$(cat "$work/www.port")/simd?checksum=sha256:$sum"
-	info="{\"binaries\":{\"$(go env GOOS)/$(go env GOARCH)\":\"$url\"}}"
+	info_args=(--upgrade-info "{\"binaries\":{\"$(go env GOOS)/$(go env GOARCH)\":\"$url\"}}")
 	export DAEMON_ALLOW_DOWNLOAD_BINARIES=true
 	# The vote lasts seconds here, not days: ask the node for its plan every 2s (default
 	# 30s) so the binary is prefetched between the vote and the halt.
 	export VIGIL_PREFETCH_INTERVAL=2s
 	say "v0.46 binary served at $url; not staged: vigil must download it"
+elif $manual; then
+	if [[ $MANUAL_SCHEDULE == start ]]; then
+		H=15 # vigil starts the node with --halt-height=15 from the start
+		schedule_manual
+	fi
 else
 	"$vigil" add-upgrade "$UPGRADE" "$simd46" | sed 's/^/    vigil add-upgrade: /'
 fi
@@ -301,6 +355,62 @@ height() { "$ctl" height "http://127.0.0.1:$rpc" 2>/dev/null; }
 at_least() { local h; h=$(height) && ((h >= $1)); }
 wait_until 90 "block 3" at_least 3
 
+# --manual's waits. Not before the halt: the old binary must make block H.
+early() {
+	if grep -qF '"msg":"switched"' "$log" && ! grep -qF '"message":"halting node per configuration"' "$log"; then
+		die "vigil switched to $MANUAL before the node halted at height $H (now $(height || echo '?'))"
+	fi
+}
+# vigil's "app started" lists the node's arguments.
+halt_arg() { early && grep -F '"msg":"app started"' "$log" | grep -qE "\"--halt-height(=|\",\")$H\""; }
+node_halted() { early && grep -qF '"message":"halting node per configuration"' "$log"; }
+if $manual; then
+	if [[ $MANUAL_SCHEDULE == running ]]; then
+		h_now=$(height)
+		H=$((h_now + 12)) # ~6s: vigil restarts the node with the halt height in ~1s
+		schedule_manual
+	fi
+	wait_until 30 "vigil to start the node with --halt-height=$H" halt_arg
+	wait_until 30 "the node's RPC" at_least 1 # it was just restarted
+	h_now=$(height)
+	((h_now < H)) || die "the node is at height $h_now already, past the scheduled $H"
+	say "the node runs with --halt-height=$H (now at $h_now)"
+	wait_until 60 "the halt at height $H" node_halted
+	# Block H+1's commit is final once H+2 exists; report-manual reads both from the RPC.
+	wait_until 120 "block $((H + 2)) on the $MANUAL binary" at_least $((H + 2))
+	say "chain is past the upgrade height: block $(height)"
+
+	cur=$(readlink "$home/cosmovisor/current")
+	[[ $cur == upgrades/$MANUAL ]] || die "current -> $cur, want upgrades/$MANUAL"
+	last_pid=$(node_pids | tail -n 1)
+	exe=$(readlink "/proc/$last_pid/exe" 2>/dev/null || true)
+	[[ $exe == "$home/cosmovisor/upgrades/$MANUAL/bin/simd" ]] || die "the running node (pid $last_pid) is $exe, not the upgrade binary"
+	cmp -s "$exe" "$simd45m" || die "the running node binary differs from the $MANUAL_VERSION build"
+	info_file=$home/data/upgrade-info.json
+	if ! grep -qE "\"name\": *\"$MANUAL\"" "$info_file" || ! grep -qE "\"height\": *\"?$H\"?[,}]" "$info_file"; then
+		die "$info_file does not hold $MANUAL at height $H: $(cat "$info_file" 2>&1)"
+	fi
+	batch=$home/data/upgrade-info.json.batch
+	if [[ -f $batch ]] && grep -qF "\"$MANUAL\"" "$batch"; then
+		die "$batch still schedules $MANUAL: $(cat "$batch")"
+	fi
+	say "current -> $cur, node pid $last_pid runs $exe ($MANUAL_VERSION); upgrade-info.json: $(tr -d ' \n' <"$info_file")"
+	if $backup; then
+		b=$(find "$home" -maxdepth 1 -name 'data-backup-*' -print -quit)
+		[[ -n $b ]] || die "--backup: no data-backup-* in $home"
+		say "backup: $b ($(du -sh "$b" | cut -f1))"
+	fi
+	echo
+	"$ctl" report-manual "$log" "$MANUAL" "$H" "http://127.0.0.1:$rpc" "$MANUAL_VERSION" || die "no downtime report"
+	echo
+	flags="--manual"
+	$backup && flags+=" --backup"
+	when="while the node ran"
+	[[ $MANUAL_SCHEDULE == start ]] && when="before vigil started"
+	say "devnet upgrade passed ($flags; $MANUAL scheduled $when) in $(($(date +%s) - t0))s"
+	exit 0
+fi
+
 # ---------------------------------------------------------------- governance
 vp=${VOTING_PERIOD%s}
 h_now=$(height)
@@ -316,7 +426,7 @@ tx() {
 say "submitting software-upgrade $UPGRADE at height $H (now $h_now; voting period $VOTING_PERIOD)"
 tx gov submit-proposal software-upgrade "$UPGRADE" --title "Upgrade to v0.46" \
 	--description "simapp v0.45.16 to v0.46.16 under vigil" --upgrade-height "$H" \
-	${info:+--upgrade-info "$info"} --deposit 1000stake
+	${info_args[@]+"${info_args[@]}"} --deposit 1000stake
 say "voting yes on proposal 1"
 tx gov vote 1 yes
 status() { "$simd45" query gov proposal 1 --node "$node" --home "$home" --output json 2>/dev/null | grep -o '"status":"[A-Z_]*"' | cut -d'"' -f4; }
@@ -363,7 +473,7 @@ applied=$("$simd46" query upgrade applied "$UPGRADE" --node "$node" --home "$hom
 grep -q "\"height\": *\"$H\"" <<<"$applied" || die "query upgrade applied $UPGRADE does not name height $H: $applied"
 say "simd (v0.46) query upgrade applied $UPGRADE: block $H, $(grep -o '"time": *"[^"]*"' <<<"$applied" | head -n 1)"
 if $backup; then
-	b=$(ls -d "$home"/data-backup-* 2>/dev/null | head -n 1)
+	b=$(find "$home" -maxdepth 1 -name 'data-backup-*' -print -quit)
 	[[ -n $b ]] || die "--backup: no data-backup-* in $home"
 	say "backup: $b ($(du -sh "$b" | cut -f1))"
 fi
