@@ -21,12 +21,14 @@
 #                 started). Goes with --backup and --keep only.
 #   --keep        keep the temporary home for inspection
 #   --ci          the CI test: the plain flow, then --kill-vigil --backup, then --download,
-#                 then --manual
+#                 then --manual twice: scheduled while the node runs (it halts ~6s after
+#                 vigil restarts it, and the SDK, still starting its servers, dies of its
+#                 own SIGINT), and before the start at height 45 (~23s: a clean exit 0)
 # Environment: VOTING_PERIOD (whole seconds, default 10s), DEVNET_TMP (parent of the
 # temporary folder), DEVNET_KEEP_ON_FAILURE=1 (keep the folder when the run fails),
 # DEVNET_VIGIL (a vigil binary to use instead of building ./cmd/vigil),
 # MANUAL_SCHEDULE=running|start (--manual: add the upgrade while the node runs, the
-# default, or before vigil starts, at height 15).
+# default, MANUAL_LEAD blocks ahead (12), or before vigil starts, at MANUAL_HEIGHT (15)).
 #
 # The chain: one validator, all ports on 127.0.0.1 (free ports), blocks every ~0.5s
 # (timeout_commit 500ms, timeout_propose 1s, prevote/precommit 500ms, genesis
@@ -58,6 +60,8 @@ MANUAL_VERSION=v0.45.16-manual # --manual: version.Version of its (otherwise ide
 CHAIN="vigil-devnet-1"
 VOTING_PERIOD=${VOTING_PERIOD:-10s}
 MANUAL_SCHEDULE=${MANUAL_SCHEDULE:-running}
+MANUAL_LEAD=${MANUAL_LEAD:-12}     # running: H = the height then + MANUAL_LEAD
+MANUAL_HEIGHT=${MANUAL_HEIGHT:-15} # start: H
 
 backup=false kill_vigil=false download=false keep=false ci=false manual=false
 for a in "$@"; do
@@ -87,6 +91,10 @@ case $MANUAL_SCHEDULE in running | start) ;; *)
 	exit 2
 	;;
 esac
+if ! [[ $MANUAL_LEAD =~ ^[0-9]+$ && $MANUAL_HEIGHT =~ ^[0-9]+$ ]] || ((MANUAL_LEAD < 4 || MANUAL_HEIGHT < 5)); then
+	echo "run.sh: MANUAL_LEAD=$MANUAL_LEAD (at least 4) and MANUAL_HEIGHT=$MANUAL_HEIGHT (at least 5) must be block counts" >&2
+	exit 2
+fi
 
 t0=$(date +%s)
 say() { printf '%s ==> %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
@@ -98,8 +106,12 @@ if $ci; then
 	"$0" ${rest[@]+"${rest[@]}"}
 	"$0" ${rest[@]+"${rest[@]}"} --kill-vigil --backup
 	"$0" ${rest[@]+"${rest[@]}"} --download
-	"$0" ${rest[@]+"${rest[@]}"} --manual
-	say "devnet CI test passed (plain, then --kill-vigil --backup, then --download, then --manual) in $(($(date +%s) - t0))s"
+	# The SDK waits 5s for each of its gRPC, gRPC-web and API servers before it handles
+	# SIGINT/SIGTERM: a halt in its first ~15s kills the node by its own signal; a later
+	# one is a clean exit 0. Both must end in the upgrade.
+	MANUAL_SCHEDULE=running "$0" ${rest[@]+"${rest[@]}"} --manual               # halt ~6s after the restart
+	MANUAL_SCHEDULE=start MANUAL_HEIGHT=45 "$0" ${rest[@]+"${rest[@]}"} --manual # ~23s after the start
+	say "devnet CI test passed (plain, then --kill-vigil --backup, then --download, then --manual twice) in $(($(date +%s) - t0))s"
 	exit 0
 fi
 
@@ -325,7 +337,7 @@ if $download; then
 	say "v0.46 binary served at $url; not staged: vigil must download it"
 elif $manual; then
 	if [[ $MANUAL_SCHEDULE == start ]]; then
-		H=15 # vigil starts the node with --halt-height=15 from the start
+		H=$MANUAL_HEIGHT # vigil starts the node with --halt-height=H from the start
 		schedule_manual
 	fi
 else
@@ -367,7 +379,7 @@ node_halted() { early && grep -qF '"message":"halting node per configuration"' "
 if $manual; then
 	if [[ $MANUAL_SCHEDULE == running ]]; then
 		h_now=$(height)
-		H=$((h_now + 12)) # ~6s: vigil restarts the node with the halt height in ~1s
+		H=$((h_now + MANUAL_LEAD)) # 12: ~6s; vigil restarts the node with the halt height in ~1s
 		schedule_manual
 	fi
 	wait_until 30 "vigil to start the node with --halt-height=$H" halt_arg
@@ -375,7 +387,7 @@ if $manual; then
 	h_now=$(height)
 	((h_now < H)) || die "the node is at height $h_now already, past the scheduled $H"
 	say "the node runs with --halt-height=$H (now at $h_now)"
-	wait_until 60 "the halt at height $H" node_halted
+	wait_until $((H - h_now + 60)) "the halt at height $H" node_halted
 	# Block H+1's commit is final once H+2 exists; report-manual reads both from the RPC.
 	wait_until 120 "block $((H + 2)) on the $MANUAL binary" at_least $((H + 2))
 	say "chain is past the upgrade height: block $(height)"

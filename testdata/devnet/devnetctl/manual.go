@@ -65,7 +65,7 @@ func reportManual(args []string) error {
 		fmt.Printf("  block %d  header time %s  precommit signed %s\n", c.height, clock(c.header), clock(c.signed))
 	}
 	at := func(i int) time.Time { return ls[i].at() }
-	fmt.Printf("  old node exited (vigil: app exited)  %s\n", clock(at(m.exited)))
+	fmt.Printf("  old node exited (vigil: app exited)  %s  %v\n", clock(at(m.exited)), ls[m.exited].f["exit"])
 	fmt.Printf("  new node started (vigil: app started) %s  %s\n", clock(at(m.started)), ls[m.started].f["path"])
 
 	var bad []string
