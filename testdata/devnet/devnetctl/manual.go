@@ -137,7 +137,7 @@ func scanManual(ls []line, h int64) (*manualRun, error) {
 	for i := m.halt + 1; i < len(ls) && m.back < 0; i++ {
 		l := ls[i]
 		switch {
-		case l.who == "vigil" && l.msg == "app exited" && m.exited < 0:
+		case l.who == "vigil" && (strings.HasPrefix(l.msg, "app exited") || l.msg == "app stopped") && m.exited < 0:
 			m.exited = i
 		case l.who == "vigil" && l.msg == "app started" && m.exited >= 0 && m.started < 0:
 			m.started = i
