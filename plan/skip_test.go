@@ -34,3 +34,28 @@ func TestSkipHeights(t *testing.T) {
 		}
 	}
 }
+
+func TestHaltHeight(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int64
+		err  bool
+	}{
+		{nil, 0, false},
+		{[]string{"start", "--home", "/h"}, 0, false},
+		{[]string{"start", "--halt-height", "100"}, 100, false},
+		{[]string{"start", "--halt-height=100", "--home", "/h"}, 100, false},
+		{[]string{"start", "--halt-height=100", "--halt-height", "50"}, 50, false},
+		{[]string{"start", "--halt-height=0"}, 0, false},
+		{[]string{"start", "--", "--halt-height=7"}, 0, false},
+		{[]string{"start", "--halt-height-x=7"}, 0, false},
+		{[]string{"start", "--halt-height"}, 0, true},
+		{[]string{"start", "--halt-height=-5"}, 0, true},
+		{[]string{"start", "--halt-height", "ten"}, 0, true},
+	} {
+		got, err := HaltHeight(tc.args)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("HaltHeight(%q) = %d, %v; want %d, error %v", tc.args, got, err, tc.want, tc.err)
+		}
+	}
+}

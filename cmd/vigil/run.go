@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/height"
 	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor"
@@ -78,7 +80,10 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 	notifier, health := systemdNotifier(getenv, log)
 	down.add(notifier.Close)
 
-	rc := reactorConfig(cfg, appArgs, io, log)
+	rc, err := reactorConfig(cfg, appArgs, io, log)
+	if err != nil {
+		return process.Exit{Code: 1}, err
+	}
 	rc.Observe = event.Tee(obs.Observe, health.Observe, notifier.Observe)
 	exit, err := reactor.Run(context.Background(), rc, sigs)
 	obs.Fail(err) // how vigil ended, in the last status
@@ -86,11 +91,18 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 }
 
 // reactorConfig maps the settings onto the reactor's.
-func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) reactor.Config {
+func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) (reactor.Config, error) {
+	halt, err := plan.HaltHeight(appArgs)
+	if err != nil {
+		return reactor.Config{}, fmt.Errorf("the node's arguments: %w", err)
+	}
+	dataDir := cfg.DataDir()
 	rc := reactor.Config{
 		Layout:      cfg.Layout(),
 		Args:        appArgs,
 		SkipHeights: plan.SkipHeights(appArgs),
+		HaltHeight:  halt,
+		Committed:   func() (int64, error) { return height.Committed(dataDir) },
 		// Read after systemdNotifier has removed systemd's variables.
 		Env:   os.Environ(),
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,
@@ -122,5 +134,5 @@ func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logg
 	if cfg.AllowDownload {
 		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}
-	return rc
+	return rc, nil
 }
