@@ -1,0 +1,234 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Upgrades scheduled at a height, through the binary, with the fake node
+// keeping real heights in data/application.db (goleveldb, as the SDK does)
+// and honouring --halt-height: the old binary's last block must be exactly
+// the plan's height and the new one's first the next.
+
+// blockTime is the fake chain's block interval: short, yet long enough that
+// a restart of the node (a few ms) never races a block on a loaded machine,
+// since exactness never depends on it.
+const blockTime = "20ms"
+
+func chainCfg(extra obj) obj {
+	c := obj{"blocks": blockTime}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
+}
+
+// commits returns the heights version committed, in order.
+func (h *nodeHome) commits(version string) []int64 {
+	var hs []int64
+	for _, l := range h.logPrefixed(version + " commit ") {
+		n, err := strconv.ParseInt(strings.TrimPrefix(l, version+" commit "), 10, 64)
+		must(h.t, err)
+		hs = append(hs, n)
+	}
+	return hs
+}
+
+// assertHandover checks that from made blocks up to exactly at and to made
+// the next one: never a block past at on the old binary, none skipped.
+func (h *nodeHome) assertHandover(from, to string, at int64) {
+	h.t.Helper()
+	old, next := h.commits(from), h.commits(to)
+	if len(old) == 0 || len(next) == 0 {
+		h.t.Fatalf("%s committed %v, %s committed %v\nlog:\n%s", from, old, to, next, strings.Join(h.fakeLog(), "\n"))
+	}
+	if last := old[len(old)-1]; last != at {
+		h.t.Fatalf("%s's last block is %d, want exactly %d\nlog:\n%s", from, last, at, strings.Join(h.fakeLog(), "\n"))
+	}
+	for _, n := range old {
+		if n > at {
+			h.t.Fatalf("%s committed %d, past the scheduled height %d", from, n, at)
+		}
+	}
+	if next[0] != at+1 {
+		h.t.Fatalf("%s's first block is %d, want %d\nlog:\n%s", to, next[0], at+1, strings.Join(h.fakeLog(), "\n"))
+	}
+}
+
+// lastCommit is the highest height any version committed, 0 before the first.
+func (h *nodeHome) lastCommit() int64 {
+	var top int64
+	for _, l := range h.fakeLog() {
+		if _, n, ok := strings.Cut(l, " commit "); ok {
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v > top {
+				top = v
+			}
+		}
+	}
+	return top
+}
+
+func (h *nodeHome) assertScheduled(want string) {
+	h.t.Helper()
+	v, code := h.run([]string{"show-manual-upgrades"})
+	got := strings.Join(strings.Fields(v.stdoutText()), "")
+	if code != 0 || got != want {
+		h.t.Fatalf("show-manual-upgrades = %q (exit %d), want %q", got, code, want)
+	}
+}
+
+// TestE2EScheduledUpgradeExact: add-upgrade --upgrade-height 8 before the
+// start; the old binary runs with --halt-height=8, commits 8 and stops; v2
+// starts without the flag and commits 9.
+func TestE2EScheduledUpgradeExact(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(obj{"halt_exit_code": 130}), "v2": chainCfg(v2Quiet())})
+	if v, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--upgrade-height", "8", "--force"}); code != 0 {
+		v.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	h.assertScheduled(`[{"name":"v2","time":"0001-01-01T00:00:00Z","height":8}]`)
+	v := h.start([]string{"run", "start"})
+	v.waitFor("v2 at height 12", func() bool { return h.lastCommit() >= 12 })
+	h.assertHandover("genesis", "v2", 8)
+	h.assertOrder("genesis start start --halt-height=8", "genesis halt at 8", "v2 start start")
+	h.assertCurrent("upgrades/v2")
+	h.assertMarker("v2", "v2", 8)
+	v.stopWant(v2TermCode)
+	h.assertScheduled(`[]`)
+}
+
+// TestE2EScheduledBatch: add-batch-upgrade with two plans; the node runs
+// through both unattended, each handover exact.
+func TestE2EScheduledBatch(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(nil), "v3": chainCfg(v2Quiet())})
+	list := fmt.Sprintf("v2:%s:6,v3:%s:11", fakeBin, fakeBin)
+	if v, code := h.run([]string{"add-batch-upgrade", "--upgrade-list", list}); code != 0 {
+		v.dump()
+		t.Fatalf("add-batch-upgrade: exit %d", code)
+	}
+	v := h.start([]string{"run", "start"})
+	v.waitFor("v3 at height 14", func() bool { return h.lastCommit() >= 14 && len(h.commits("v3")) > 0 })
+	h.assertHandover("genesis", "v2", 6)
+	h.assertHandover("v2", "v3", 11)
+	h.assertOrder("genesis start start --halt-height=6", "v2 start start --halt-height=11", "v3 start start")
+	h.assertCurrent("upgrades/v3")
+	v.stopWant(v2TermCode)
+	h.assertScheduled(`[]`)
+}
+
+// TestE2EScheduledWhileRunning: a plan added while the node runs restarts it
+// with the new halt height; the handover is still exact.
+func TestE2EScheduledWhileRunning(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
+	v := h.start([]string{"run", "start"})
+	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+	at := h.lastCommit() + 40
+	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height=" + strconv.FormatInt(at, 10)}); code != 0 {
+		a.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	v.waitMsg("schedule changed: restarting the node with its new halt height")
+	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
+	h.assertHandover("genesis", "v2", at)
+	h.assertOrder("genesis start start", fmt.Sprintf("genesis start start --halt-height=%d", at), "v2 start start")
+	v.stopWant(v2TermCode)
+}
+
+// TestE2EScheduledKilled: vigil is SIGKILLed after the plan is scheduled and
+// before the height. The node, which ignores the parent-death SIGTERM, runs
+// on to its halt height alone and stops there; the next vigil finds the
+// height committed and upgrades, never starting the old binary again.
+func TestE2EScheduledKilled(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(obj{"on_term": "ignore"}), "v2": chainCfg(v2Quiet())})
+	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "15"}); code != 0 {
+		a.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	v := h.start([]string{"run", "start"})
+	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+	v.killVigil()
+	waitUntil(t, "the orphaned node halts at 15", func() bool { return h.countLog("genesis halt at 15") == 1 })
+	waitUntil(t, "the orphaned node exits", func() bool { return len(h.appPIDs()) == 0 })
+	v = h.start([]string{"run", "start"})
+	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
+	h.assertHandover("genesis", "v2", 15)
+	if n := len(h.logPrefixed("genesis start ")); n != 1 {
+		t.Fatalf("genesis started %d times, want once", n)
+	}
+	v.stopWant(v2TermCode)
+}
+
+// TestE2EScheduledKilledNodeStopped: as above, but the node obeys the
+// parent-death SIGTERM and stops early; the next vigil starts it again with
+// the same halt height.
+func TestE2EScheduledKilledNodeStopped(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
+	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "25"}); code != 0 {
+		a.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	v := h.start([]string{"run", "start"})
+	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+	v.killVigil()
+	waitUntil(t, "the node stops", func() bool { return len(h.appPIDs()) == 0 })
+	if top := h.lastCommit(); top >= 25 {
+		t.Fatalf("the node reached %d before the test could restart vigil", top)
+	}
+	v = h.start([]string{"run", "start"})
+	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
+	h.assertHandover("genesis", "v2", 25)
+	if n := h.countLog("genesis start start --halt-height=25"); n != 2 {
+		t.Fatalf("genesis started %d times with --halt-height=25, want twice", n)
+	}
+	v.stopWant(v2TermCode)
+}
+
+// TestE2EScheduledOperatorHalt: the operator's own lower --halt-height wins
+// and is a normal stop (exit 0, nothing switched, the plan kept); started
+// again without it, the scheduled upgrade applies at its height. A plan the
+// node is already past is refused with both heights, the node not started.
+func TestE2EScheduledOperatorHalt(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
+	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "10"}); code != 0 {
+		a.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	v, code := h.run([]string{"run", "start", "--halt-height", "5"})
+	if code != 0 {
+		v.dump()
+		t.Fatalf("vigil exit %d after the operator's halt, want 0", code)
+	}
+	if got := h.commits("genesis"); len(got) == 0 || got[len(got)-1] != 5 {
+		t.Fatalf("genesis committed %v, want up to 5", got)
+	}
+	h.assertCurrent("genesis")
+	h.assertScheduled(`[{"name":"v2","time":"0001-01-01T00:00:00Z","height":10}]`)
+
+	v = h.start([]string{"run", "start", "--halt-height", "50"})
+	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 1 })
+	h.assertHandover("genesis", "v2", 10)
+	v.stopWant(v2TermCode)
+
+	// Past it: a plan at 3 with the chain at 12 or more.
+	must(t, os.WriteFile(h.path("data", "upgrade-info.json.batch"), []byte(`[{"name":"v3","height":3}]`), 0o600))
+	starts := len(h.logPrefixed("v2 start "))
+	v, code = h.run([]string{"run", "start"})
+	top := h.lastCommit()
+	if code == 0 || !strings.Contains(v.stderrText(), "v3") || !strings.Contains(v.stderrText(), "height 3") ||
+		!strings.Contains(v.stderrText(), strconv.FormatInt(top, 10)) {
+		v.dump()
+		t.Fatalf("vigil exit %d; want a refusal naming v3, height 3 and %d", code, top)
+	}
+	if n := len(h.logPrefixed("v2 start ")); n != starts {
+		t.Fatalf("the node was started past a scheduled height")
+	}
+}
