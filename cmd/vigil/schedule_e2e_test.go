@@ -26,17 +26,6 @@ func chainCfg(extra obj) obj {
 	return c
 }
 
-// commits returns the heights version committed, in order.
-func (h *nodeHome) commits(version string) []int64 {
-	var hs []int64
-	for _, l := range h.logPrefixed(version + " commit ") {
-		n, err := strconv.ParseInt(strings.TrimPrefix(l, version+" commit "), 10, 64)
-		must(h.t, err)
-		hs = append(hs, n)
-	}
-	return hs
-}
-
 // assertHandover checks that from made blocks up to exactly at and to made
 // the next one: never a block past at on the old binary, none skipped.
 func (h *nodeHome) assertHandover(from, to string, at int64) {
