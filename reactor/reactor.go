@@ -42,8 +42,8 @@ type Config struct {
 	// SkipHeights are the upgrade heights the node was told to skip
 	// (plan.SkipHeights of Args): a plan at one of them is not applied.
 	SkipHeights []int64
-	// HaltHeight is the operator's own --halt-height among Args
-	// (plan.HaltHeight); 0 = none. A scheduled upgrade below it halts the
+	// HaltHeight is the operator's own halt: --halt-height among Args, else
+	// app.toml's halt-height; 0 = none. A scheduled upgrade below it halts the
 	// node first; a halt at it is a normal stop.
 	HaltHeight int64
 	// Committed reads the height the node's app has committed, with the node

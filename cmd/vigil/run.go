@@ -92,9 +92,14 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 
 // reactorConfig maps the settings onto the reactor's.
 func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) (reactor.Config, error) {
-	halt, err := plan.HaltHeight(appArgs)
+	halt, given, err := plan.HaltHeight(appArgs)
 	if err != nil {
 		return reactor.Config{}, fmt.Errorf("the node's arguments: %w", err)
+	}
+	if !given {
+		if halt, err = cfg.Layout().ConfiguredHaltHeight(); err != nil {
+			return reactor.Config{}, fmt.Errorf("the node's halt-height: %w", err)
+		}
 	}
 	dataDir := cfg.DataDir()
 	rc := reactor.Config{
