@@ -85,6 +85,27 @@ func BackupNamePrefix(dir string, height int64) string {
 // end what a killed one left behind.
 func (l Layout) ProcsFile() string { return filepath.Join(l.Root(), "vigil.procs") }
 
+// InferName is the daemon name a home implies when none is given (status,
+// doctor): the one file in genesis/bin; an error when there is not exactly
+// one.
+func (l Layout) InferName() (string, error) {
+	dir := filepath.Join(l.GenesisDir(), "bin")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("cannot infer it from %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != 1 {
+		return "", fmt.Errorf("cannot infer it: %s holds %d files %q, not one", dir, len(names), names)
+	}
+	return names[0], nil
+}
+
 // UpgradeDir is the absolute directory of the upgrade whose directory name is dir.
 func (l Layout) UpgradeDir(dir string) string { return filepath.Join(l.UpgradesDir(), dir) }
 
