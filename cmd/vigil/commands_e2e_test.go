@@ -256,7 +256,30 @@ func TestE2EAddBatchUpgrade(t *testing.T) {
 		t.Fatalf("after the CSV, show-manual-upgrades printed\n%s", got)
 	}
 
+	// status and doctor show the schedule; a plan whose binary went missing warns.
+	must(t, os.RemoveAll(h.root("upgrades", "v5")))
+	r := statusJSON(t, nil, "--home", h.dir, "--name", daemonName)
+	if len(r.Scheduled) != 3 || r.Scheduled[0].Name != "v3" || r.Scheduled[0].Height != 350 || !r.Scheduled[0].BinaryOK ||
+		r.Scheduled[2].Name != "v5" || r.Scheduled[2].BinaryOK {
+		t.Fatalf("status --json scheduled = %+v", r.Scheduled)
+	}
+	text, _, _ := cliRun(t, nil, "status", "--home", h.dir, "--name", daemonName)
+	if got := field(t, text, "scheduled"); got != "v3 at height 350 -> upgrades/v3; binary ready" {
+		t.Fatalf("status scheduled line %q", got)
+	}
+	lines, _ := runDoctor(t, h, nil)
+	wantFinding(t, lines, "OK", "scheduled upgrade v3 at height 350")
+	wantFinding(t, lines, "WARN", "scheduled upgrade v5 at height 500", "is not installed")
+
 	must(t, os.WriteFile(batch, []byte(`[{"name":"v3","height":`), 0o600))
+	if lines, code := runDoctor(t, h, nil); code != 1 {
+		t.Fatalf("doctor over a malformed batch: exit %d", code)
+	} else {
+		wantFinding(t, lines, "FAIL", batch)
+	}
+	if r := statusJSON(t, nil, "--home", h.dir, "--name", daemonName); !strings.Contains(r.ScheduledError, batch) {
+		t.Fatalf("status --json scheduled_error = %q, want it to name %s", r.ScheduledError, batch)
+	}
 	for _, args := range [][]string{{"show-manual-upgrades"}, {"add-upgrade", "v6", fakeBin, "--upgrade-height", "600"}} {
 		v, code := h.run(args)
 		if code != 1 || !strings.Contains(v.stderrText(), batch) {
