@@ -17,6 +17,7 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	t.line("home", "%s (%s)", r.Home, r.Name)
 	t.current(r.Current)
 	t.pending(r.Pending)
+	t.scheduled(r)
 	if u := r.Upgrading; u != nil {
 		t.line("upgrading", "%s at height %d: %s (since %s)", u.Name, u.Height, u.Step, t.when(u.Since))
 	}
@@ -99,6 +100,26 @@ func (t text) pending(p *Pending) {
 		t.line("pending", "%s at height %d: %s: %s", p.Name, p.Height, p.State, p.Reason)
 	default:
 		t.line("pending", "%s: %s", p.State, p.Reason)
+	}
+}
+
+func (t text) scheduled(r Report) {
+	switch {
+	case r.ScheduledError != "":
+		t.line("scheduled", "UNREADABLE: %s", r.ScheduledError)
+	case len(r.Scheduled) == 0:
+		t.line("scheduled", "none")
+	}
+	for i, s := range r.Scheduled {
+		label := ""
+		if i == 0 {
+			label = "scheduled"
+		}
+		bin := "binary ready"
+		if !s.BinaryOK {
+			bin = "binary NOT ready: " + s.BinaryError
+		}
+		t.line(label, "%s at height %d -> upgrades/%s; %s", s.Name, s.Height, s.Dir, bin)
 	}
 }
 

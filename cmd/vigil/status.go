@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -135,29 +134,11 @@ func (o homeOpts) config(getenv getenvFunc) (config.Config, error) {
 	if dir == "" {
 		return cfg, err
 	}
-	name, ierr := inferName(home.Layout{Home: dir}.GenesisDir())
+	name, ierr := home.Layout{Home: dir}.InferName()
 	if ierr != nil {
 		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, config.EnvName, ierr)
 	}
 	return config.Load(env(name), o.configFile)
-}
-
-func inferName(genesis string) (string, error) {
-	dir := filepath.Join(genesis, "bin")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return "", fmt.Errorf("cannot infer it from %s: %w", dir, err)
-	}
-	var names []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) != 1 {
-		return "", fmt.Errorf("cannot infer it: %s holds %d files %q, not one", dir, len(names), names)
-	}
-	return names[0], nil
 }
 
 // ---- `vigil status` ----

@@ -1,0 +1,143 @@
+package home
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/vigilhq/vigil/plan"
+)
+
+// Upgrade is one binary for `add-upgrade` or `add-batch-upgrade` to install
+// under upgrades/ and, with a height, to schedule.
+type Upgrade struct {
+	Name   string
+	Exe    string // the binary to copy
+	Height int64  // 0: install only
+}
+
+// Added is an Upgrade once installed: the plan as scheduled (its name
+// lowercased when recase is on) and where its binary went.
+type Added struct {
+	Plan plan.Plan
+	Dir  string // directory under upgrades/
+	Bin  string
+}
+
+// ErrNoUpgradeInput is add-batch-upgrade given neither a list nor a file.
+var ErrNoUpgradeInput = errors.New("either --upgrade-file or --upgrade-list must be provided")
+
+// ParseUpgradeList parses `--upgrade-list` items, name:path:height each
+// (a comma-separated flag value is split by the caller), with cosmovisor
+// v1.7's messages. Positions count from 0, as cosmovisor's do.
+func ParseUpgradeList(items []string) ([]Upgrade, error) {
+	var us []Upgrade
+	for i, item := range items {
+		u, err := parseUpgradeRecord(i, item, strings.Split(item, ":"))
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	if len(us) == 0 {
+		return nil, ErrNoUpgradeInput
+	}
+	return us, nil
+}
+
+// ReadUpgradeCSV reads `--upgrade-file`: headerless CSV, one
+// name,path,height record per upgrade, leading spaces trimmed.
+func ReadUpgradeCSV(path string) ([]Upgrade, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing upgrade CSV file %s: %w", path, err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.TrimLeadingSpace = true
+	r.FieldsPerRecord = -1 // a wrong count is reported below, by position
+	recs, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("error parsing upgrade CSV file %s: %w", path, err)
+	}
+	var us []Upgrade
+	for i, rec := range recs {
+		u, err := parseUpgradeRecord(i, strings.Join(rec, ","), rec)
+		if err != nil {
+			return nil, fmt.Errorf("upgrade CSV file %s: %w", path, err)
+		}
+		us = append(us, u)
+	}
+	if len(us) == 0 {
+		return nil, fmt.Errorf("error parsing upgrade CSV file %s: no upgrades in it", path)
+	}
+	return us, nil
+}
+
+func parseUpgradeRecord(i int, item string, parts []string) (Upgrade, error) {
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return Upgrade{}, fmt.Errorf("argument at position %d (%s) is invalid", i, item)
+	}
+	h, err := strconv.ParseInt(strings.TrimSpace(parts[2]), 10, 64)
+	if err != nil || h <= 0 {
+		return Upgrade{}, fmt.Errorf("upgrade height at position %d (%s) is invalid", i, parts[2])
+	}
+	return Upgrade{Name: parts[0], Exe: parts[1], Height: h}, nil
+}
+
+// AddUpgrades installs each binary under upgrades/<dir>/bin and schedules
+// those with a height, in one Schedule. Everything is checked first (each
+// binary can run here, no binary is overwritten without force, the plans fit
+// the schedule), so a mistake in the fifth upgrade of a batch installs
+// nothing. With force, binaries and schedules of the same name are replaced.
+func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
+	added := make([]Added, len(us))
+	var ps []plan.Plan
+	for i, u := range us {
+		dir, err := l.DirName(u.Name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(u.Exe); err != nil {
+			return nil, fmt.Errorf("invalid executable path for upgrade %s: %w", u.Name, err)
+		}
+		if err := CheckFormat(u.Exe); err != nil {
+			return nil, fmt.Errorf("upgrade %s: %w", u.Name, err)
+		}
+		bin := l.Bin(l.UpgradeDir(dir))
+		if _, err := os.Stat(bin); err == nil && !force {
+			return nil, fmt.Errorf("%w at %s", ErrExists, bin)
+		}
+		name := u.Name
+		if l.Recase {
+			// The name itself, not dir: the escaped dir would be escaped
+			// again when the plan is mapped back to its directory.
+			name = strings.ToLower(name)
+		}
+		added[i] = Added{Plan: plan.Plan{Name: name, Height: u.Height}, Dir: dir, Bin: bin}
+		if u.Height != 0 {
+			ps = append(ps, added[i].Plan)
+		}
+	}
+	if len(ps) > 0 {
+		old, err := l.Scheduled()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := l.MergeSchedule(old, ps, force); err != nil {
+			return nil, err
+		}
+	}
+	for i, u := range us {
+		if err := InstallBinary(u.Exe, added[i].Bin, force); err != nil {
+			return nil, err
+		}
+	}
+	if len(ps) == 0 {
+		return added, nil
+	}
+	return added, l.Schedule(ps, force)
+}
