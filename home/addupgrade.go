@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilhq/vigil/height"
 	"github.com/vigilhq/vigil/plan"
 )
 
@@ -130,6 +131,9 @@ func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
 		if _, err := l.MergeSchedule(old, ps, force); err != nil {
 			return nil, err
 		}
+		if err := l.checkNotPast(ps); err != nil {
+			return nil, err
+		}
 	}
 	for i, u := range us {
 		if err := InstallBinary(u.Exe, added[i].Bin, force); err != nil {
@@ -140,4 +144,24 @@ func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
 		return added, nil
 	}
 	return added, l.Schedule(ps, force)
+}
+
+// checkNotPast refuses plans at heights the node has already committed
+// past: vigil would refuse to start the node for them. A running node holds
+// its database, so then the check is the running vigil's, before it
+// restarts the node with the new halt height.
+func (l Layout) checkNotPast(ps []plan.Plan) error {
+	c, err := l.CommittedHeight()
+	if errors.Is(err, height.ErrInUse) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scheduling at a height needs the node's committed height: %w", err)
+	}
+	for _, p := range ps {
+		if p.Height < c {
+			return fmt.Errorf("upgrade %s cannot be scheduled at height %d: the node has already committed height %d", p.Name, p.Height, c)
+		}
+	}
+	return nil
 }

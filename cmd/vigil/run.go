@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/event"
-	"github.com/vigilhq/vigil/height"
 	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
 	"github.com/vigilhq/vigil/reactor"
@@ -92,22 +90,17 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 
 // reactorConfig maps the settings onto the reactor's.
 func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) (reactor.Config, error) {
-	halt, given, err := plan.HaltHeight(appArgs)
+	l := cfg.Layout()
+	halt, err := l.OperatorHalt(appArgs)
 	if err != nil {
-		return reactor.Config{}, fmt.Errorf("the node's arguments: %w", err)
+		return reactor.Config{}, err
 	}
-	if !given {
-		if halt, err = cfg.Layout().ConfiguredHaltHeight(); err != nil {
-			return reactor.Config{}, fmt.Errorf("the node's halt-height: %w", err)
-		}
-	}
-	dataDir := cfg.DataDir()
 	rc := reactor.Config{
-		Layout:      cfg.Layout(),
+		Layout:      l,
 		Args:        appArgs,
 		SkipHeights: plan.SkipHeights(appArgs),
 		HaltHeight:  halt,
-		Committed:   func() (int64, error) { return height.Committed(dataDir) },
+		Committed:   l.CommittedHeight,
 		// Read after systemdNotifier has removed systemd's variables.
 		Env:   os.Environ(),
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,

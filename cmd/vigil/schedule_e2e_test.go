@@ -183,9 +183,10 @@ func TestE2EScheduledKilledNodeStopped(t *testing.T) {
 	v.stopWant(v2TermCode)
 }
 
-// TestE2EScheduledOperatorHalt: the operator's own lower --halt-height wins
-// and is a normal stop (exit 0, nothing switched, the plan kept); started
-// again without it, the scheduled upgrade applies at its height. A plan the
+// TestE2EScheduledOperatorHalt: the operator's own lower halt-height (in
+// app.toml) wins and is a normal stop (exit 0, nothing switched, the plan
+// kept); started again with a higher --halt-height (which overrides
+// app.toml), the scheduled upgrade applies at its height. A plan the
 // node is already past is refused with both heights, the node not started.
 func TestE2EScheduledOperatorHalt(t *testing.T) {
 	t.Parallel()
@@ -194,7 +195,10 @@ func TestE2EScheduledOperatorHalt(t *testing.T) {
 		a.dump()
 		t.Fatalf("add-upgrade: exit %d", code)
 	}
-	v, code := h.run([]string{"run", "start", "--halt-height", "5"})
+	// The operator's halt in app.toml: vigil's own flag would override it.
+	must(t, os.MkdirAll(h.path("config"), 0o755))
+	must(t, os.WriteFile(h.path("config", "app.toml"), []byte("pruning = \"default\"\nhalt-height = 5\n"), 0o644))
+	v, code := h.run([]string{"run", "start"})
 	if code != 0 {
 		v.dump()
 		t.Fatalf("vigil exit %d after the operator's halt, want 0", code)
@@ -210,11 +214,16 @@ func TestE2EScheduledOperatorHalt(t *testing.T) {
 	h.assertHandover("genesis", "v2", 10)
 	v.stopWant(v2TermCode)
 
-	// Past it: a plan at 3 with the chain at 12 or more.
+	// Past it: a plan at 3 with the chain at 12 or more. add-upgrade reads
+	// the stopped node's height and refuses it; written by hand, vigil does.
+	top := h.lastCommit()
+	a, code := h.run([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "3"})
+	if code == 0 || !strings.Contains(a.stderrText(), fmt.Sprintf("upgrade v3 cannot be scheduled at height 3: the node has already committed height %d", top)) {
+		t.Fatalf("add-upgrade below the node's height: exit %d, stderr %q", code, a.stderrText())
+	}
 	must(t, os.WriteFile(h.path("data", "upgrade-info.json.batch"), []byte(`[{"name":"v3","height":3}]`), 0o600))
 	starts := len(h.logPrefixed("v2 start start"))
 	v, code = h.run([]string{"run", "start"})
-	top := h.lastCommit()
 	if code == 0 || !strings.Contains(v.stderrText(), "v3") || !strings.Contains(v.stderrText(), "height 3") ||
 		!strings.Contains(v.stderrText(), strconv.FormatInt(top, 10)) {
 		v.dump()

@@ -365,7 +365,7 @@ var latestKey = []byte("s/latest")
 // openChain opens data/application.db as a node does and reads the committed height. On failure
 // it has logged why and returns the exit code.
 func (a *app) openChain(args []string) (*chain, int) {
-	halt, err := haltHeight(args)
+	halt, err := haltHeight(args, filepath.Join(a.home, "config", "app.toml"))
 	if err != nil {
 		a.logf("bad flag: %v", err)
 		return nil, 2
@@ -423,8 +423,9 @@ func (c *chain) close() error {
 }
 
 // haltHeight finds the SDK's --halt-height among the node's arguments; the last one wins, as
-// with the SDK's flag parser.
-func haltHeight(args []string) (int64, error) {
+// with the SDK's flag parser. Without the flag, app.toml's top-level "halt-height = N" line
+// counts, as the SDK reads it through viper.
+func haltHeight(args []string, appToml string) (int64, error) {
 	var (
 		val   string
 		found bool
@@ -435,6 +436,14 @@ func haltHeight(args []string) (int64, error) {
 			val, found = args[i+1], true
 		case strings.HasPrefix(arg, "--halt-height="):
 			val, found = strings.TrimPrefix(arg, "--halt-height="), true
+		}
+	}
+	if !found {
+		b, _ := os.ReadFile(appToml)
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "halt-height" {
+				val, found = strings.TrimSpace(v), true
+			}
 		}
 	}
 	if !found {

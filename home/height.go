@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/vigilhq/vigil/height"
+	"github.com/vigilhq/vigil/plan"
 )
 
 // AppConfig is the node's app.toml, where an operator may set halt-height.
@@ -36,3 +39,21 @@ func (l Layout) ConfiguredHaltHeight() (int64, error) {
 	}
 	return int64(c.HaltHeight), nil
 }
+
+// OperatorHalt is the halt height the operator gave the node: --halt-height
+// among its arguments (the node's flag wins over app.toml), else app.toml's
+// halt-height; 0 = none.
+func (l Layout) OperatorHalt(nodeArgs []string) (int64, error) {
+	h, given, err := plan.HaltHeight(nodeArgs)
+	if err != nil {
+		return 0, fmt.Errorf("the node's arguments: %w", err)
+	}
+	if given {
+		return h, nil
+	}
+	return l.ConfiguredHaltHeight()
+}
+
+// CommittedHeight is the height the node's app has committed, read from its
+// database with the node stopped (height.Committed).
+func (l Layout) CommittedHeight() (int64, error) { return height.Committed(l.DataDir()) }
