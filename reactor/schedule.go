@@ -139,8 +139,8 @@ func (r *reactor) wantedHalt() (int64, error) {
 // is stopped gracefully and started again (exited sees s.reschedule).
 func (s *supervision) rescheduled(c watcher.Change) {
 	r := s.r
-	if s.child == nil || s.reschedule {
-		return // the next start reads the schedule
+	if s.child == nil || s.reschedule || s.st.stopping() {
+		return // the next start, if any, reads the schedule
 	}
 	want, err := r.wantedHalt()
 	if err != nil {

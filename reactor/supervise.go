@@ -181,6 +181,7 @@ func (s *supervision) restarted(ctx context.Context) error {
 // upgrade hands the app to the swap; true means vigil ends.
 func (s *supervision) upgrade(ctx context.Context, rd ready, sigs <-chan os.Signal) (bool, error) {
 	s.restart = nil
+	s.reschedule = false // the swap stops the node; the next start reads the schedule
 	s.crashes.stop()
 	child := s.child
 	s.setChild(nil) // the swap applies the stop policy while it stops the node

@@ -233,3 +233,24 @@ func TestE2EScheduledOperatorHalt(t *testing.T) {
 		t.Fatalf("the node was started past a scheduled height")
 	}
 }
+
+// TestE2EScheduledBesideGovernance: a governance upgrade comes first (genesis
+// → v2); v2 starts with the schedule's halt height and hands over to v3
+// exactly there.
+func TestE2EScheduledBesideGovernance(t *testing.T) {
+	t.Parallel()
+	gov := obj{"name": "v2", "height": 4, "after": "100ms", "write": "rename", "then": "stay"}
+	h := newHome(t, obj{"genesis": chainCfg(obj{"halt": gov}), "v2": chainCfg(nil), "v3": chainCfg(v2Quiet())})
+	if a, code := h.run([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "30"}); code != 0 {
+		a.dump()
+		t.Fatalf("add-upgrade: exit %d", code)
+	}
+	v := h.start([]string{"run", "start"}, "UNSAFE_SKIP_BACKUP=true")
+	v.waitFor("v3 committing", func() bool { return len(h.commits("v3")) > 1 })
+	h.assertOrder("genesis start start --halt-height=30", "genesis got TERM", "v2 start start --halt-height=30", "v2 halt at 30", "v3 start start")
+	h.assertHandover("v2", "v3", 30)
+	h.assertCurrent("upgrades/v3")
+	h.assertMarker("v2", "v2", 4)
+	h.assertMarker("v3", "v3", 30)
+	v.stopWant(v2TermCode)
+}
