@@ -111,10 +111,7 @@ func (t text) scheduled(r Report) {
 		t.line("scheduled", "none")
 	}
 	for i, s := range r.Scheduled {
-		label := ""
-		if i == 0 {
-			label = "scheduled"
-		}
+		label := firstOnly("scheduled", i)
 		bin := "binary ready"
 		if !s.BinaryOK {
 			bin = "binary NOT ready: " + s.BinaryError
@@ -128,10 +125,7 @@ func (t text) staged(staged []Staged) {
 		t.line("staged", "none")
 	}
 	for i, s := range staged {
-		label := ""
-		if i == 0 {
-			label = "staged"
-		}
+		label := firstOnly("staged", i)
 		state := "ok"
 		if !s.OK {
 			state = "BAD: " + s.Error
@@ -224,4 +218,12 @@ func secs(s float64) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// firstOnly labels the first line of a list; the others stand under it.
+func firstOnly(label string, i int) string {
+	if i == 0 {
+		return label
+	}
+	return ""
 }

@@ -60,6 +60,15 @@ func (h *nodeHome) lastCommit() int64 {
 	return top
 }
 
+// mustRun runs a vigil command that must succeed.
+func (h *nodeHome) mustRun(args ...string) {
+	h.t.Helper()
+	if v, code := h.run(args); code != 0 {
+		v.dump()
+		h.t.Fatalf("vigil %q: exit %d", args, code)
+	}
+}
+
 func (h *nodeHome) assertScheduled(want string) {
 	h.t.Helper()
 	v, code := h.run([]string{"show-manual-upgrades"})
@@ -75,10 +84,7 @@ func (h *nodeHome) assertScheduled(want string) {
 func TestE2EScheduledUpgradeExact(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": chainCfg(obj{"halt_exit_code": 130}), "v2": chainCfg(v2Quiet())})
-	if v, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--upgrade-height", "8", "--force"}); code != 0 {
-		v.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
+	h.mustRun("add-upgrade", "v2", fakeBin, "--upgrade-height", "8", "--force")
 	h.assertScheduled(`[{"name":"v2","time":"0001-01-01T00:00:00Z","height":8}]`)
 	v := h.start([]string{"run", "start"})
 	v.waitFor("v2 at height 12", func() bool { return h.lastCommit() >= 12 })
@@ -96,10 +102,7 @@ func TestE2EScheduledBatch(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(nil), "v3": chainCfg(v2Quiet())})
 	list := fmt.Sprintf("v2:%s:6,v3:%s:11", fakeBin, fakeBin)
-	if v, code := h.run([]string{"add-batch-upgrade", "--upgrade-list", list}); code != 0 {
-		v.dump()
-		t.Fatalf("add-batch-upgrade: exit %d", code)
-	}
+	h.mustRun("add-batch-upgrade", "--upgrade-list", list)
 	v := h.start([]string{"run", "start"})
 	v.waitFor("v3 at height 14", func() bool { return h.lastCommit() >= 14 && len(h.commits("v3")) > 0 })
 	h.assertHandover("genesis", "v2", 6)
@@ -139,10 +142,7 @@ func TestE2EScheduledWhileRunning(t *testing.T) {
 func TestE2EScheduledKilled(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": chainCfg(obj{"on_term": "ignore"}), "v2": chainCfg(v2Quiet())})
-	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "15"}); code != 0 {
-		a.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
+	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "15")
 	v := h.start([]string{"run", "start"})
 	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
 	v.killVigil()
@@ -163,10 +163,7 @@ func TestE2EScheduledKilled(t *testing.T) {
 func TestE2EScheduledKilledNodeStopped(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
-	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "25"}); code != 0 {
-		a.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
+	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "25")
 	v := h.start([]string{"run", "start"})
 	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
 	v.killVigil()
@@ -191,10 +188,7 @@ func TestE2EScheduledKilledNodeStopped(t *testing.T) {
 func TestE2EScheduledOperatorHalt(t *testing.T) {
 	t.Parallel()
 	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
-	if a, code := h.run([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "10"}); code != 0 {
-		a.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
+	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "10")
 	// The operator's halt in app.toml: vigil's own flag would override it.
 	must(t, os.MkdirAll(h.path("config"), 0o755))
 	must(t, os.WriteFile(h.path("config", "app.toml"), []byte("pruning = \"default\"\nhalt-height = 5\n"), 0o644))
@@ -241,10 +235,7 @@ func TestE2EScheduledBesideGovernance(t *testing.T) {
 	t.Parallel()
 	gov := obj{"name": "v2", "height": 4, "after": "100ms", "write": "rename", "then": "stay"}
 	h := newHome(t, obj{"genesis": chainCfg(obj{"halt": gov}), "v2": chainCfg(nil), "v3": chainCfg(v2Quiet())})
-	if a, code := h.run([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "30"}); code != 0 {
-		a.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
+	h.mustRun("add-upgrade", "v3", fakeBin, "--upgrade-height", "30")
 	v := h.start([]string{"run", "start"}, "UNSAFE_SKIP_BACKUP=true")
 	v.waitFor("v3 committing", func() bool { return len(h.commits("v3")) > 1 })
 	h.assertOrder("genesis start start --halt-height=30", "genesis got TERM", "v2 start start --halt-height=30", "v2 halt at 30", "v3 start start")
