@@ -94,7 +94,7 @@ func parseUpgradeRecord(i int, item string, parts []string) (Upgrade, error) {
 // binary can run here, no binary is overwritten without force, the plans fit
 // the schedule), so a mistake in the fifth upgrade of a batch installs
 // nothing. With force, binaries and schedules of the same name are replaced.
-func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
+func (l Layout) AddUpgrades(us []Upgrade, force bool, running Running) ([]Added, error) {
 	added := make([]Added, len(us))
 	var ps []plan.Plan
 	for i, u := range us {
@@ -131,7 +131,7 @@ func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
 		if _, err := l.MergeSchedule(old, ps, force); err != nil {
 			return nil, err
 		}
-		if err := l.checkNotPast(ps); err != nil {
+		if err := l.checkNotPast(ps, running); err != nil {
 			return nil, err
 		}
 	}
@@ -146,21 +146,34 @@ func (l Layout) AddUpgrades(us []Upgrade, force bool) ([]Added, error) {
 	return added, l.Schedule(ps, force)
 }
 
+// Running reports the latest block of the running node (from its RPC); nil
+// when there is no way to ask.
+type Running func() (int64, error)
+
 // checkNotPast refuses plans at heights the node has already committed
 // past: vigil would refuse to start the node for them. A running node holds
-// its database, so then the check is the running vigil's, before it
-// restarts the node with the new halt height.
-func (l Layout) checkNotPast(ps []plan.Plan) error {
+// its database; then its latest block is asked for, and a plan is refused
+// only when it is certainly past (the app has committed the latest block or
+// the one before). When neither can be read, the running vigil checks before
+// it restarts the node with the new halt height.
+func (l Layout) checkNotPast(ps []plan.Plan, running Running) error {
 	c, err := l.CommittedHeight()
-	if errors.Is(err, height.ErrInUse) {
+	what := "the node has already committed height"
+	switch {
+	case errors.Is(err, height.ErrInUse) && running != nil:
+		latest, rerr := running()
+		if rerr != nil {
+			return nil
+		}
+		c, what = latest-1, "the running node has committed at least height"
+	case errors.Is(err, height.ErrInUse):
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return fmt.Errorf("scheduling at a height needs the node's committed height: %w", err)
 	}
 	for _, p := range ps {
 		if p.Height < c {
-			return fmt.Errorf("upgrade %s cannot be scheduled at height %d: the node has already committed height %d", p.Name, p.Height, c)
+			return fmt.Errorf("upgrade %s cannot be scheduled at height %d: %s %d", p.Name, p.Height, what, c)
 		}
 	}
 	return nil

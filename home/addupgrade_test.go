@@ -90,7 +90,7 @@ func TestAddUpgradesChecksEverythingFirst(t *testing.T) {
 		{"a bad name", []Upgrade{{"v3", good, 100}, {"..", good, 200}}, true, "outside"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			if _, err := l.AddUpgrades(tc.us, tc.force); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := l.AddUpgrades(tc.us, tc.force, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("AddUpgrades = %v, want an error containing %q", err, tc.want)
 			}
 			if _, err := os.Stat(l.UpgradeDir("v3")); err == nil {
@@ -106,7 +106,7 @@ func TestAddUpgradesChecksEverythingFirst(t *testing.T) {
 func TestAddUpgradesInstallsAndSchedules(t *testing.T) {
 	l := homeWithData(t)
 	exe := l.Bin(l.GenesisDir())
-	added, err := l.AddUpgrades([]Upgrade{{"V3", exe, 300}, {"v4", exe, 0}, {"some upgrade", exe, 200}}, false)
+	added, err := l.AddUpgrades([]Upgrade{{"V3", exe, 300}, {"v4", exe, 0}, {"some upgrade", exe, 200}}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +124,10 @@ func TestAddUpgradesInstallsAndSchedules(t *testing.T) {
 	if got := scheduled(t, l); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Scheduled = %+v, want %+v (v4 had no height)", got, want)
 	}
-	if _, err := l.AddUpgrades([]Upgrade{{"v3", exe, 350}}, false); err == nil {
+	if _, err := l.AddUpgrades([]Upgrade{{"v3", exe, 350}}, false, nil); err == nil {
 		t.Fatal("re-adding v3 without force succeeded")
 	}
-	if _, err := l.AddUpgrades([]Upgrade{{"v3", exe, 350}}, true); err != nil {
+	if _, err := l.AddUpgrades([]Upgrade{{"v3", exe, 350}}, true, nil); err != nil {
 		t.Fatalf("force: %v", err)
 	}
 	if got := scheduled(t, l); got[1] != (plan.Plan{Name: "v3", Height: 350}) {

@@ -30,6 +30,12 @@ type Backuper interface {
 	Retain(ctx context.Context) error
 }
 
+// ChainHeight is the running node's latest block (its RPC). The app has
+// committed it or the block before.
+type ChainHeight interface {
+	LatestHeight(ctx context.Context) (int64, error)
+}
+
 // Fetcher installs a missing upgrade binary at upgrades/<dir>/bin/<name>.
 type Fetcher interface {
 	Fetch(ctx context.Context, p plan.Plan, upgradeDir string) error
@@ -50,6 +56,10 @@ type Config struct {
 	// stopped (height.Committed of the data directory). Upgrades scheduled at
 	// a height need it; nil = none can be applied.
 	Committed func() (int64, error)
+	// Chain, when set, tells the running node's latest block: a schedule
+	// change that would restart the node for a height it is already past is
+	// refused instead.
+	Chain ChainHeight
 	// Env is the environment of the node and its hooks, before a version's
 	// lib/ is put on LD_LIBRARY_PATH (home.ChildEnv); nil = vigil's own,
 	// without that.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/vigilhq/vigil/internal/atomicfile"
 	"github.com/vigilhq/vigil/plan"
@@ -151,6 +152,15 @@ func (s *supervision) rescheduled(c watcher.Change) {
 		r.log.Debug("schedule read; the node's halt height stands", "reason", c.Reason, "halt_height", want)
 		return
 	}
+	if lower := want > 0 && (r.halt.height == 0 || want < r.halt.height); lower {
+		if latest, ok := r.latestBlock(); ok && want+1 < latest {
+			// Restarted, the node would be refused (gate): a validator
+			// down for a plan it cannot follow any more.
+			r.log.Error("a scheduled upgrade is below the running node's height: the node is not restarted for it; remove it from the schedule",
+				"halt_height", want, "latest_block", latest, "file", r.l.BatchFile())
+			return
+		}
+	}
 	r.log.Info("schedule changed: restarting the node with its new halt height", "halt_height", want, "was", r.halt.height)
 	s.reschedule = true
 	s.st.terminate()
@@ -210,4 +220,19 @@ func (s *supervision) launch(ctx context.Context) error {
 func (s *supervision) awaitDue(ctx context.Context) (pending bool, err error) {
 	t, err := s.r.ask(ctx, s.queries, "scheduled upgrade due")
 	return t != nil, err
+}
+
+// latestBlock asks the running node for its latest block, briefly: it is
+// asked from supervise's goroutine.
+func (r *reactor) latestBlock() (int64, bool) {
+	if r.cfg.Chain == nil {
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	h, err := r.cfg.Chain.LatestHeight(ctx)
+	if err != nil {
+		r.log.Debug("the node's latest block is unknown", "err", err)
+	}
+	return h, err == nil
 }

@@ -1,14 +1,18 @@
 package reactor
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/watcher"
 )
 
 // scheduleEnv is a reactor over a home with a schedule, whose node reports
@@ -152,4 +156,57 @@ func TestGateRefuses(t *testing.T) {
 			t.Fatalf("launch = %v with %d starts; want an error and no start", err, e.spawns)
 		}
 	})
+}
+
+type fixedChain struct {
+	height int64
+	err    error
+}
+
+func (c fixedChain) LatestHeight(context.Context) (int64, error) { return c.height, c.err }
+
+// A schedule change restarts the running node with its new halt height,
+// unless the node's latest block is already past it: restarted, the node
+// would be refused.
+func TestRescheduled(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		chain   ChainHeight
+		restart bool
+	}{
+		{"no RPC", nil, true},
+		{"RPC unreachable", fixedChain{err: errors.New("connection refused")}, true},
+		{"below the plan", fixedChain{height: 5}, true},
+		{"at the plan's next block: maybe not committed yet", fixedChain{height: 11}, true},
+		{"past the plan", fixedChain{height: 12}, false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			e := newScheduleEnv(t, 0)
+			e.r.cfg.Chain = tc.chain
+			sleep, err := exec.LookPath("sleep")
+			must(t, err)
+			c, err := process.Start(process.Spec{Path: sleep, Args: []string{"30"}})
+			must(t, err)
+			t.Cleanup(func() { c.Kill(); <-c.Done() })
+			s := &supervision{r: e.r}
+			s.setChild(c)
+			defer s.setChild(nil)
+			e.r.cfg.ShutdownGrace = time.Minute
+			must(t, e.r.l.Schedule([]plan.Plan{{Name: "v2", Height: 10}}, false))
+			s.rescheduled(watcher.Change{Reason: watcher.ReasonEvent})
+			if s.reschedule != tc.restart {
+				t.Fatalf("reschedule = %v, want %v", s.reschedule, tc.restart)
+			}
+			select {
+			case <-c.Done():
+				if !tc.restart {
+					t.Fatal("the node was stopped for a plan it is past")
+				}
+			case <-time.After(time.Second):
+				if tc.restart {
+					t.Fatal("the node was not stopped for its new halt height")
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +129,13 @@ func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc, batch boo
 	if err != nil {
 		return err
 	}
-	added, err := cfg.Layout().AddUpgrades(us, force)
+	added, err := cfg.Layout().AddUpgrades(us, force, func() (int64, error) {
+		rpc, err := nodeRPC(cfg, "")
+		if err != nil {
+			return 0, err
+		}
+		return rpc.LatestHeight(context.Background())
+	})
 	for _, a := range added {
 		fmt.Fprintf(stdout, "upgrade binary for %s staged at %s\n", a.Plan.Name, a.Bin)
 		if h := a.Plan.Height; h > 0 && err == nil {

@@ -129,6 +129,9 @@ func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logg
 	if !cfg.SkipBackup {
 		rc.Backup = newDataBackup(cfg, log)
 	}
+	if rpc, err := nodeRPC(cfg, ""); err == nil {
+		rc.Chain = rpc
+	}
 	if cfg.AllowDownload {
 		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}

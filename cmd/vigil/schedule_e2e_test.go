@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -120,6 +122,16 @@ func TestE2EScheduledWhileRunning(t *testing.T) {
 	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
 	v := h.start([]string{"run", "start"})
 	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+	// A height the running node is past, by its RPC, is refused at once.
+	rpc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"latest_block_height":"1000"}}}`)
+	}))
+	defer rpc.Close()
+	past := h.start([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "20"}, "VIGIL_RPC_ADDRESS="+rpc.URL)
+	<-past.done
+	if code := past.state.ExitCode(); code == 0 || !strings.Contains(past.stderrText(), "upgrade v3 cannot be scheduled at height 20: the running node has committed at least height 999") {
+		t.Fatalf("add-upgrade past the running node's height: exit %d, stderr %q", code, past.stderrText())
+	}
 	at := h.lastCommit() + 40
 	// Not h.run: its check that no node is left running is for vigil's runs.
 	a := h.start([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height=" + strconv.FormatInt(at, 10)})
