@@ -148,48 +148,42 @@ func TestE2EScheduledWhileRunning(t *testing.T) {
 }
 
 // TestE2EScheduledKilled: vigil is SIGKILLed after the plan is scheduled and
-// before the height. The node, which ignores the parent-death SIGTERM, runs
-// on to its halt height alone and stops there; the next vigil finds the
-// height committed and upgrades, never starting the old binary again.
+// before the height. A node that ignores the parent-death SIGTERM runs on to
+// its halt height alone and stops there: the next vigil finds the height
+// committed and upgrades, never starting the old binary again. A node that
+// obeys it stops early: the next vigil starts it again with the same halt.
 func TestE2EScheduledKilled(t *testing.T) {
 	t.Parallel()
-	h := newHome(t, obj{"genesis": chainCfg(obj{"on_term": "ignore"}), "v2": chainCfg(v2Quiet())})
-	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "15")
-	v := h.start([]string{"run", "start"})
-	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
-	v.killVigil()
-	waitUntil(t, "the orphaned node halts at 15", func() bool { return h.countLog("genesis halt at 15") == 1 })
-	waitUntil(t, "the orphaned node exits", func() bool { return len(h.appPIDs()) == 0 })
-	v = h.start([]string{"run", "start"})
-	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
-	h.assertHandover("genesis", "v2", 15)
-	if n := len(h.logPrefixed("genesis start start")); n != 1 {
-		t.Fatalf("genesis started %d times, want once", n)
+	for _, tc := range []struct {
+		name    string
+		genesis obj
+		at      int64
+		starts  int // of genesis, with the halt flag
+	}{
+		{"node halts alone", chainCfg(obj{"on_term": "ignore"}), 15, 1},
+		{"node stops", chainCfg(nil), 25, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHome(t, obj{"genesis": tc.genesis, "v2": chainCfg(v2Quiet())})
+			at := strconv.FormatInt(tc.at, 10)
+			h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", at)
+			v := h.start([]string{"run", "start"})
+			v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+			v.killVigil()
+			waitUntil(t, "the node exits", func() bool { return len(h.appPIDs()) == 0 })
+			if halted := h.countLog("genesis halt at " + at); halted != 2-tc.starts {
+				t.Fatalf("the orphaned node halted %d times at %s before the restart, want %d", halted, at, 2-tc.starts)
+			}
+			v = h.start([]string{"run", "start"})
+			v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
+			h.assertHandover("genesis", "v2", tc.at)
+			if n := len(h.logPrefixed("genesis start start --halt-height=" + at)); n != tc.starts || n != len(h.logPrefixed("genesis start start")) {
+				t.Fatalf("genesis started %d times with --halt-height=%s, want %d (and never without)", n, at, tc.starts)
+			}
+			v.stopWant(v2TermCode)
+		})
 	}
-	v.stopWant(v2TermCode)
-}
-
-// TestE2EScheduledKilledNodeStopped: as above, but the node obeys the
-// parent-death SIGTERM and stops early; the next vigil starts it again with
-// the same halt height.
-func TestE2EScheduledKilledNodeStopped(t *testing.T) {
-	t.Parallel()
-	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
-	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "25")
-	v := h.start([]string{"run", "start"})
-	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
-	v.killVigil()
-	waitUntil(t, "the node stops", func() bool { return len(h.appPIDs()) == 0 })
-	if top := h.lastCommit(); top >= 25 {
-		t.Fatalf("the node reached %d before the test could restart vigil", top)
-	}
-	v = h.start([]string{"run", "start"})
-	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
-	h.assertHandover("genesis", "v2", 25)
-	if n := h.countLog("genesis start start --halt-height=25"); n != 2 {
-		t.Fatalf("genesis started %d times with --halt-height=25, want twice", n)
-	}
-	v.stopWant(v2TermCode)
 }
 
 // TestE2EScheduledOperatorHalt: the operator's own lower halt-height (in
