@@ -250,3 +250,40 @@ func (c Config) Describe() string {
 	}
 	return b.String()
 }
+
+// LoadHome is Load for a home named on the command line (status, doctor):
+// homeDir and name, when given, win over DAEMON_HOME and DAEMON_NAME. When no
+// name is given anywhere, it is inferred from genesis/bin when that holds
+// exactly one file.
+func LoadHome(getenv func(string) (string, bool), homeDir, name, file string) (Config, error) {
+	env := func(name string) func(string) (string, bool) {
+		return func(k string) (string, bool) {
+			switch {
+			case k == EnvHome && homeDir != "":
+				return homeDir, true
+			case k == EnvName && name != "":
+				return name, true
+			}
+			return getenv(k)
+		}
+	}
+	cfg, err := Load(env(name), file)
+	if err == nil || name != "" {
+		return cfg, err
+	}
+	if v, _ := getenv(EnvName); v != "" {
+		return cfg, err
+	}
+	dir := homeDir
+	if dir == "" {
+		dir, _ = getenv(EnvHome)
+	}
+	if dir == "" {
+		return cfg, err
+	}
+	inferred, ierr := home.Layout{Home: dir}.InferName()
+	if ierr != nil {
+		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, EnvName, ierr)
+	}
+	return Load(env(inferred), file)
+}

@@ -8,7 +8,8 @@
 //	$DAEMON_HOME/cosmovisor/current -> genesis | upgrades/<dir>   (relative)
 //	$DAEMON_HOME/cosmovisor/upgrades/<dir>/upgrade-info.json      (marker)
 //	$DAEMON_HOME/cosmovisor/{genesis,upgrades/<dir>}/lib/         (LD_LIBRARY_PATH, ChildEnv)
-//	$DAEMON_HOME/cosmovisor/vigil.lock, vigil.procs, vigil-status.json
+//	$DAEMON_HOME/cosmovisor/vigil.lock, vigil.procs, vigil-status.json, vigil-batch.lock
+//	$DAEMON_HOME/data/upgrade-info.json.batch                       (Schedule)
 //	$DAEMON_DATA_BACKUP_DIR/data-backup-<dir>-<height>-<UTC time>
 //
 // `current` is only ever replaced atomically and always with a relative target,
@@ -51,6 +52,12 @@ func (l Layout) UpgradeInfoFile() string { return filepath.Join(l.DataDir(), pla
 // home. Restore and status probe it.
 func (l Layout) RunLock() string { return filepath.Join(l.Root(), "vigil.lock") }
 
+// BatchLock serializes the read-modify-write of the batch file (Schedule,
+// Unschedule) between processes: the CLI adding plans while the running
+// vigil removes the one it promoted. Unlike RunLock it is taken by any
+// command, and only for the length of one update.
+func (l Layout) BatchLock() string { return filepath.Join(l.Root(), "vigil-batch.lock") }
+
 // StatusFile is where a running vigil keeps its status for `vigil status`.
 func (l Layout) StatusFile() string { return filepath.Join(l.Root(), "vigil-status.json") }
 
@@ -77,6 +84,27 @@ func BackupNamePrefix(dir string, height int64) string {
 // reaped (the node, a hook), beside the run lock, so that the next vigil can
 // end what a killed one left behind.
 func (l Layout) ProcsFile() string { return filepath.Join(l.Root(), "vigil.procs") }
+
+// InferName is the daemon name a home implies when none is given (status,
+// doctor): the one file in genesis/bin; an error when there is not exactly
+// one.
+func (l Layout) InferName() (string, error) {
+	dir := filepath.Join(l.GenesisDir(), "bin")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("cannot infer it from %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != 1 {
+		return "", fmt.Errorf("cannot infer it: %s holds %d files %q, not one", dir, len(names), names)
+	}
+	return names[0], nil
+}
 
 // UpgradeDir is the absolute directory of the upgrade whose directory name is dir.
 func (l Layout) UpgradeDir(dir string) string { return filepath.Join(l.UpgradesDir(), dir) }
@@ -220,10 +248,13 @@ func (l Layout) checkRelink() error {
 	return nil
 }
 
-// CleanTemps removes what a write of `current` or of a marker killed half-way
-// left behind (`.current.tmp-*`, `.vigil.procs.tmp-*`,
-// `upgrades/<dir>/.upgrade-info.json.tmp-*`).
-// Only `vigil run` writes these, so it calls this once it holds the run lock.
+// CleanTemps removes what a write of `current`, of a marker or of the batch
+// killed half-way left behind (`.current.tmp-*`, `.vigil.procs.tmp-*`,
+// `upgrades/<dir>/.upgrade-info.json.tmp-*`,
+// `data/.upgrade-info.json.batch.tmp-*`).
+// Only `vigil run` writes the first three, so it calls this once it holds
+// the run lock; the batch is also written by the CLI, so its temporary files
+// are removed under the batch lock, never under a running Schedule.
 func (l Layout) CleanTemps(log *slog.Logger) error {
 	paths := []string{l.Current(), l.ProcsFile()}
 	ents, err := os.ReadDir(l.UpgradesDir())
@@ -237,13 +268,18 @@ func (l Layout) CleanTemps(log *slog.Logger) error {
 	}
 	var errs []error
 	for _, p := range paths {
-		removed, err := atomicfile.RemoveTemps(p)
-		for _, r := range removed {
-			log.Info("removed a temporary file left by an interrupted write", "path", r)
-		}
-		errs = append(errs, err)
+		errs = append(errs, removeTemps(p, log))
 	}
+	errs = append(errs, l.withBatchLock(func() error { return removeTemps(l.BatchFile(), log) }))
 	return errors.Join(errs...)
+}
+
+func removeTemps(path string, log *slog.Logger) error {
+	removed, err := atomicfile.RemoveTemps(path)
+	for _, r := range removed {
+		log.Info("removed a temporary file left by an interrupted write", "path", r)
+	}
+	return err
 }
 
 // ReadMarker reads the plan recorded in a version directory; (nil, nil) when

@@ -168,3 +168,26 @@ func TestDiagnoseBroken(t *testing.T) {
 		})
 	}
 }
+
+func TestDiagnoseScheduled(t *testing.T) {
+	r := healthy()
+	r.Scheduled = []Scheduled{
+		{Name: "v3", Height: 300, Dir: "v3", Binary: "/h/cosmovisor/upgrades/v3/bin/simd", BinaryOK: true, BinaryExists: true},
+		{Name: "v4", Height: 400, Dir: "v4", Binary: "/h/cosmovisor/upgrades/v4/bin/simd", BinaryError: "no such file"},
+		{Name: "v5", Height: 500, Dir: "v5", Binary: "/h/cosmovisor/upgrades/v5/bin/simd", BinaryError: "is built for arm64", BinaryExists: true},
+		{Name: "..", Height: 600, BinaryError: "would resolve outside"},
+	}
+	fs := Diagnose(r, versions{}.run)
+	wantOne(t, fs, OK, "scheduled upgrade v3 at height 300", "is installed")
+	wantOne(t, fs, Warn, "scheduled upgrade v4 at height 400", "upgrades/v4/bin/simd is not installed")
+	wantOne(t, fs, Fail, "scheduled upgrade v5 at height 500", "arm64")
+	wantOne(t, fs, Fail, "scheduled upgrade .. at height 600", "would resolve outside")
+
+	r = healthy()
+	r.ScheduledError = "/h/data/upgrade-info.json.batch: invalid upgrade-info.json.batch"
+	fs = Diagnose(r, versions{}.run)
+	wantOne(t, fs, Fail, "/h/data/upgrade-info.json.batch", "cannot be read")
+	if !Failed(fs) {
+		t.Error("a malformed batch file does not fail doctor")
+	}
+}

@@ -63,3 +63,29 @@ func checkPending(r Report, version func(string) (string, error)) Finding {
 	}
 	return finding(Fail, "%s: %s is missing and downloads are off: at the halt the node stays down until it is put there", what, p.Binary)
 }
+
+// CheckScheduled judges data/upgrade-info.json.batch: vigil reads it at
+// every start to choose the node's --halt-height, so a file it cannot read
+// fails, and a scheduled upgrade whose binary is not installed warns (it
+// can still be installed before the height; at the height the node would
+// stay halted).
+func CheckScheduled(r Report) []Finding {
+	if r.ScheduledError != "" {
+		return []Finding{finding(Fail, "%s: the scheduled upgrades cannot be read, so vigil cannot halt the node for them; fix or remove the file", r.ScheduledError)}
+	}
+	var out []Finding
+	for _, s := range r.Scheduled {
+		what := fmt.Sprintf("scheduled upgrade %s at height %d", s.Name, s.Height)
+		switch {
+		case s.Dir == "":
+			out = append(out, finding(Fail, "%s: %s", what, s.BinaryError))
+		case s.BinaryOK:
+			out = append(out, finding(OK, "%s: %s is installed", what, s.Binary))
+		case s.BinaryExists:
+			out = append(out, finding(Fail, "%s: %s", what, s.BinaryError))
+		default:
+			out = append(out, finding(Warn, "%s: %s is not installed: install it before that height (vigil add-upgrade %s <path> --force), or the node stays halted there", what, s.Binary, s.Name))
+		}
+	}
+	return out
+}

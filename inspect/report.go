@@ -16,17 +16,21 @@ import (
 // prints it. Field names are stable: tools may rely on them; new fields may
 // appear. Fields tagged "-" are facts doctor judges that the JSON never had.
 type Report struct {
-	Home         string               `json:"home"`
-	Name         string               `json:"name"`
-	Vigil        Vigil                `json:"vigil"`
-	Current      Current              `json:"current"`
-	Pending      *Pending             `json:"pending"` // null: no data/upgrade-info.json
-	Upgrading    *observe.Upgrading   `json:"upgrade_in_progress,omitempty"`
-	Staged       []Staged             `json:"staged"`
-	App          *observe.AppStatus   `json:"app"` // null: no status file
-	LastUpgrade  *observe.UpgradeEnd  `json:"last_upgrade,omitempty"`
-	LastBackup   *Backup              `json:"last_backup,omitempty"`
-	LastDownload *observe.DownloadEnd `json:"last_download,omitempty"`
+	Home    string   `json:"home"`
+	Name    string   `json:"name"`
+	Vigil   Vigil    `json:"vigil"`
+	Current Current  `json:"current"`
+	Pending *Pending `json:"pending"` // null: no data/upgrade-info.json
+	// Scheduled are the plans of data/upgrade-info.json.batch, by height;
+	// [] when none or when the file cannot be read (ScheduledError says why).
+	Scheduled      []Scheduled          `json:"scheduled"`
+	ScheduledError string               `json:"scheduled_error,omitempty"`
+	Upgrading      *observe.Upgrading   `json:"upgrade_in_progress,omitempty"`
+	Staged         []Staged             `json:"staged"`
+	App            *observe.AppStatus   `json:"app"` // null: no status file
+	LastUpgrade    *observe.UpgradeEnd  `json:"last_upgrade,omitempty"`
+	LastBackup     *Backup              `json:"last_backup,omitempty"`
+	LastDownload   *observe.DownloadEnd `json:"last_download,omitempty"`
 
 	Layout  home.Layout `json:"-"`
 	Options Options     `json:"-"` // the settings doctor judges the home with
@@ -35,6 +39,7 @@ type Report struct {
 	// whose directory differs only in case is the classic halt.
 	UpgradeEntries []string `json:"-"`
 	Checks         *Checks  `json:"-"` // with Options.Checks only
+	ScheduledErr   error    `json:"-"` // ScheduledError as an error
 }
 
 // Vigil is the vigil process of the home.
@@ -100,6 +105,20 @@ type Pending struct {
 	BinaryExists bool `json:"-"` // there is a file at Binary, good or not
 }
 
+// Scheduled is one upgrade scheduled at a height without governance
+// (add-upgrade --upgrade-height, add-batch-upgrade): vigil starts the node
+// with --halt-height at the lowest and switches to Binary there.
+type Scheduled struct {
+	Name        string `json:"name"`
+	Height      int64  `json:"height"`
+	Dir         string `json:"dir,omitempty"` // directory under upgrades/; "" when the name cannot be one
+	Binary      string `json:"binary,omitempty"`
+	BinaryOK    bool   `json:"binary_ok"`
+	BinaryError string `json:"binary_error,omitempty"` // also why the name cannot be a directory
+
+	BinaryExists bool `json:"-"` // there is a file at Binary, good or not
+}
+
 // Staged is one upgrades/<dir>.
 type Staged struct {
 	Dir     string   `json:"dir"`
@@ -143,13 +162,17 @@ type Options struct {
 // Home reads the home l into a Report. It only reads (and runs what
 // Options.Version runs).
 func Home(l home.Layout, o Options) Report {
-	r := Report{Home: l.Home, Name: l.Name, Staged: []Staged{}, Layout: l, Options: o}
+	r := Report{Home: l.Home, Name: l.Name, Staged: []Staged{}, Scheduled: []Scheduled{}, Layout: l, Options: o}
 	if st, err := os.Stat(l.Root()); err != nil || !st.IsDir() {
 		r.RootErr = errors.New("not a directory")
 	}
 	r.readLive(l)
 	r.Current = current(l, o.Version)
 	r.Pending = pending(l)
+	r.Scheduled, r.ScheduledErr = scheduled(l)
+	if r.ScheduledErr != nil {
+		r.ScheduledError = r.ScheduledErr.Error()
+	}
 	r.Staged = staged(l, r.Current)
 	if ents, err := os.ReadDir(l.UpgradesDir()); err == nil {
 		for _, e := range ents {
@@ -280,6 +303,30 @@ func pending(l home.Layout) *Pending {
 		p.BinaryExists = err == nil
 	}
 	return p
+}
+
+// scheduled reads the batch file, with the state of each plan's binary.
+func scheduled(l home.Layout) ([]Scheduled, error) {
+	ps, err := l.Scheduled()
+	out := make([]Scheduled, 0, len(ps))
+	for _, p := range ps {
+		s := Scheduled{Name: p.Name, Height: p.Height}
+		dir, derr := l.DirName(p.Name)
+		if derr != nil {
+			s.BinaryError = derr.Error()
+			out = append(out, s)
+			continue
+		}
+		s.Dir, s.Binary = dir, l.Bin(l.UpgradeDir(dir))
+		if berr := home.Runnable(s.Binary); berr != nil {
+			s.BinaryError = berr.Error()
+		}
+		s.BinaryOK = s.BinaryError == ""
+		_, serr := os.Stat(s.Binary)
+		s.BinaryExists = serr == nil
+		out = append(out, s)
+	}
+	return out, err
 }
 
 // staged lists upgrades/<dir>/bin/<name> for every directory.

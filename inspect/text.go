@@ -17,6 +17,7 @@ func WriteText(w io.Writer, r Report, now time.Time) {
 	t.line("home", "%s (%s)", r.Home, r.Name)
 	t.current(r.Current)
 	t.pending(r.Pending)
+	t.scheduled(r)
 	if u := r.Upgrading; u != nil {
 		t.line("upgrading", "%s at height %d: %s (since %s)", u.Name, u.Height, u.Step, t.when(u.Since))
 	}
@@ -102,15 +103,29 @@ func (t text) pending(p *Pending) {
 	}
 }
 
+func (t text) scheduled(r Report) {
+	switch {
+	case r.ScheduledError != "":
+		t.line("scheduled", "UNREADABLE: %s", r.ScheduledError)
+	case len(r.Scheduled) == 0:
+		t.line("scheduled", "none")
+	}
+	for i, s := range r.Scheduled {
+		label := firstOnly("scheduled", i)
+		bin := "binary ready"
+		if !s.BinaryOK {
+			bin = "binary NOT ready: " + s.BinaryError
+		}
+		t.line(label, "%s at height %d -> upgrades/%s; %s", s.Name, s.Height, s.Dir, bin)
+	}
+}
+
 func (t text) staged(staged []Staged) {
 	if len(staged) == 0 {
 		t.line("staged", "none")
 	}
 	for i, s := range staged {
-		label := ""
-		if i == 0 {
-			label = "staged"
-		}
+		label := firstOnly("staged", i)
 		state := "ok"
 		if !s.OK {
 			state = "BAD: " + s.Error
@@ -203,4 +218,12 @@ func secs(s float64) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// firstOnly labels the first line of a list; the others stand under it.
+func firstOnly(label string, i int) string {
+	if i == 0 {
+		return label
+	}
+	return ""
 }

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,51 +133,82 @@ func LaddrFromConfig(path string) (string, error) {
 
 // CurrentPlan returns the upgrade the chain has scheduled, nil if none.
 func (c *Client) CurrentPlan(ctx context.Context) (*plan.Plan, error) {
+	var result struct {
+		Response struct {
+			Code      uint32 `json:"code"`
+			Log       string `json:"log"`
+			Codespace string `json:"codespace"`
+			Value     []byte `json:"value"` // base64 in JSON
+		} `json:"response"`
+	}
 	q := url.Values{"path": {`"` + currentPlanPath + `"`}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/abci_query?"+q.Encode(), nil)
-	if err != nil {
+	if err := c.call(ctx, "/abci_query?"+q.Encode(), &result); err != nil {
 		return nil, err
+	}
+	if r := result.Response; r.Code != 0 {
+		return nil, fmt.Errorf("node RPC %s: CurrentPlan query failed: code %d (%s): %s", c.addr, r.Code, r.Codespace, r.Log)
+	}
+	return decodeCurrentPlan(result.Response.Value)
+}
+
+// LatestHeight is the height of the node's latest block (CometBFT /status).
+// The app may not have committed it yet: it has committed that height or
+// the one before.
+func (c *Client) LatestHeight(ctx context.Context) (int64, error) {
+	var result struct {
+		SyncInfo struct {
+			LatestBlockHeight json.Number `json:"latest_block_height"` // a string in CometBFT's JSON
+		} `json:"sync_info"`
+	}
+	if err := c.call(ctx, "/status", &result); err != nil {
+		return 0, err
+	}
+	h, err := strconv.ParseInt(result.SyncInfo.LatestBlockHeight.String(), 10, 64)
+	if err != nil || h < 0 {
+		return 0, fmt.Errorf("node RPC %s: /status has no latest_block_height: %q", c.addr, result.SyncInfo.LatestBlockHeight)
+	}
+	return h, nil
+}
+
+// call makes one JSON-RPC GET and decodes its result into result.
+func (c *Client) call(ctx context.Context, path string, result any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("node RPC %s: %w", c.addr, err)
+		return fmt.Errorf("node RPC %s: %w", c.addr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
-		return nil, fmt.Errorf("node RPC %s: %w", c.addr, err)
+		return fmt.Errorf("node RPC %s: %w", c.addr, err)
 	}
 	if len(body) > maxResponse {
-		return nil, fmt.Errorf("node RPC %s: answer over %d bytes", c.addr, maxResponse)
+		return fmt.Errorf("node RPC %s: answer over %d bytes", c.addr, maxResponse)
 	}
 	var rpc struct {
-		Result *struct {
-			Response struct {
-				Code      uint32 `json:"code"`
-				Log       string `json:"log"`
-				Codespace string `json:"codespace"`
-				Value     []byte `json:"value"` // base64 in JSON
-			} `json:"response"`
-		} `json:"result"`
-		Error *struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
 			Code    int    `json:"code"`
 			Message string `json:"message"`
 			Data    string `json:"data"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &rpc); err != nil {
-		return nil, fmt.Errorf("node RPC %s: HTTP %s, not a JSON-RPC answer: %w", c.addr, resp.Status, err)
+		return fmt.Errorf("node RPC %s: HTTP %s, not a JSON-RPC answer: %w", c.addr, resp.Status, err)
 	}
 	switch {
 	case rpc.Error != nil:
-		return nil, fmt.Errorf("node RPC %s: error %d: %s %s", c.addr, rpc.Error.Code, rpc.Error.Message, rpc.Error.Data)
-	case rpc.Result == nil:
-		return nil, fmt.Errorf("node RPC %s: HTTP %s, answer has no result", c.addr, resp.Status)
-	case rpc.Result.Response.Code != 0:
-		r := rpc.Result.Response
-		return nil, fmt.Errorf("node RPC %s: CurrentPlan query failed: code %d (%s): %s", c.addr, r.Code, r.Codespace, r.Log)
+		return fmt.Errorf("node RPC %s: error %d: %s %s", c.addr, rpc.Error.Code, rpc.Error.Message, rpc.Error.Data)
+	case len(rpc.Result) == 0 || string(rpc.Result) == "null":
+		return fmt.Errorf("node RPC %s: HTTP %s, answer has no result", c.addr, resp.Status)
 	}
-	return decodeCurrentPlan(rpc.Result.Response.Value)
+	if err := json.Unmarshal(rpc.Result, result); err != nil {
+		return fmt.Errorf("node RPC %s: %w", c.addr, err)
+	}
+	return nil
 }
 
 // decodeCurrentPlan decodes QueryCurrentPlanResponse{plan = 1: Plan{name = 1,

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -190,5 +191,44 @@ func TestLaddrFromConfig(t *testing.T) {
 	}
 	if _, err := LaddrFromConfig(filepath.Join(dir, "missing.toml")); err == nil {
 		t.Fatal("missing file: no error")
+	}
+}
+
+func TestLatestHeight(t *testing.T) {
+	for _, tc := range []struct {
+		desc, body string
+		want       int64
+		err        string
+	}{
+		{desc: "cometbft", body: `{"jsonrpc":"2.0","id":-1,"result":{"node_info":{"network":"x"},"sync_info":{"latest_block_hash":"AB","latest_block_height":"1234","catching_up":false}}}`, want: 1234},
+		{desc: "a number", body: `{"result":{"sync_info":{"latest_block_height":77}}}`, want: 77},
+		{desc: "no height", body: `{"result":{"sync_info":{}}}`, err: "no latest_block_height"},
+		{desc: "not a height", body: `{"result":{"sync_info":{"latest_block_height":"x"}}}`, err: "invalid number"},
+		{desc: "rpc error", body: `{"error":{"code":-32603,"message":"Internal error","data":"boom"}}`, err: "error -32603: Internal error boom"},
+		{desc: "no result", body: `{"jsonrpc":"2.0"}`, err: "answer has no result"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/status" {
+					t.Errorf("request %s, want /status", r.URL)
+				}
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			c, err := New(srv.URL, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.LatestHeight(context.Background())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("LatestHeight = %d, %v; want an error with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("LatestHeight = %d, %v; want %d", got, err, tc.want)
+			}
+		})
 	}
 }

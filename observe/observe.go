@@ -12,13 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil/event"
 	"github.com/vigilhq/vigil/internal/atomicfile"
+	"github.com/vigilhq/vigil/internal/prom"
 )
 
 // Options configures an Observer.
@@ -49,7 +47,7 @@ const (
 type Observer struct {
 	log  *slog.Logger
 	file string
-	reg  *prometheus.Registry
+	reg  *prom.Registry
 	m    metrics
 
 	mu      sync.Mutex
@@ -60,19 +58,19 @@ type Observer struct {
 }
 
 type metrics struct {
-	upgradesDone     *prometheus.CounterVec
-	upgradesFailed   *prometheus.CounterVec
-	upgrading        prometheus.Gauge
-	pickup           prometheus.Histogram
-	backupDuration   prometheus.Histogram
-	backupBytes      prometheus.Gauge
-	backupTime       prometheus.Gauge
-	downloadDuration prometheus.Histogram
-	downloadFailures prometheus.Counter
-	restarts         prometheus.Counter
-	exits            *prometheus.CounterVec
-	appUp            prometheus.Gauge
-	current          *prometheus.GaugeVec
+	upgradesDone     *prom.Vec
+	upgradesFailed   *prom.Vec
+	upgrading        *prom.Gauge
+	pickup           *prom.Histogram
+	backupDuration   *prom.Histogram
+	backupBytes      *prom.Gauge
+	backupTime       *prom.Gauge
+	downloadDuration *prom.Histogram
+	downloadFailures *prom.Counter
+	restarts         *prom.Counter
+	exits            *prom.Vec
+	appUp            *prom.Gauge
+	current          *prom.Vec
 }
 
 // New returns an Observer with its metrics registered. Nothing runs until Run.
@@ -84,7 +82,7 @@ func New(opts Options) *Observer {
 	o := &Observer{
 		log:     log,
 		file:    opts.StatusFile,
-		reg:     prometheus.NewRegistry(),
+		reg:     new(prom.Registry),
 		mailbox: make(chan Status, 1),
 		st: Status{
 			Schema: StatusSchema,
@@ -93,22 +91,19 @@ func New(opts Options) *Observer {
 	}
 	o.m = newMetrics()
 	for _, k := range []string{ExitExpected, ExitCrash, ExitClean} {
-		o.m.exits.WithLabelValues(k) // present at 0, so rate() works from the first crash
+		o.m.exits.Touch(k) // present at 0, so rate() works from the first crash
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "vigil_build_info",
-		Help:        "vigil's version and the Go version it was built with.",
-		ConstLabels: prometheus.Labels{"version": opts.Version, "goversion": runtime.Version()},
-	})
+	build := prom.NewGauge("vigil_build_info", "vigil's version and the Go version it was built with.",
+		"version", opts.Version, "goversion", runtime.Version())
 	build.Set(1)
-	o.reg.MustRegister(
+	o.reg.Register(
 		o.m.upgradesDone, o.m.upgradesFailed, o.m.upgrading, o.m.pickup,
 		o.m.backupDuration, o.m.backupBytes, o.m.backupTime,
 		o.m.downloadDuration, o.m.downloadFailures,
 		o.m.restarts, o.m.exits, o.m.appUp, o.m.current, build,
 		// Both read their values at scrape time: no cost while idle.
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prom.GoCollector(),
+		prom.ProcessCollector(),
 	)
 	return o
 }
@@ -116,56 +111,40 @@ func New(opts Options) *Observer {
 // newMetrics declares vigil's own metrics.
 func newMetrics() metrics {
 	return metrics{
-		upgradesDone: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_upgrades_done_total", Help: "Upgrades applied: the new binary was started.",
-		}, []string{"upgrade"}),
-		upgradesFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_upgrades_failed_total", Help: "Upgrades that could not be applied; current was left as it was.",
-		}, []string{"upgrade"}),
-		upgrading: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_upgrade_in_progress", Help: "1 from the detection of an upgrade until it is done or failed.",
-		}),
-		pickup: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "vigil_upgrade_pickup_seconds",
-			Help:    "From reading a new upgrade-info.json to the new binary started (stop, backup and hooks included).",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}),
-		backupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "vigil_backup_duration_seconds",
-			Help:    "Time taken by backups of data/.",
-			Buckets: []float64{.1, 1, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400},
-		}),
-		backupBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_backup_last_size_bytes", Help: "Bytes copied by the last backup of data/.",
-		}),
-		backupTime: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_backup_last_timestamp_seconds", Help: "When the last backup of data/ finished, in Unix seconds.",
-		}),
-		downloadDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "vigil_download_duration_seconds",
-			Help:    "Time taken by upgrade binary downloads, failed ones included.",
-			Buckets: []float64{.1, .5, 1, 5, 10, 30, 60, 120, 300, 900},
-		}),
-		downloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_download_failures_total", Help: "Upgrade binary downloads that failed.",
-		}),
-		restarts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_app_restarts_total", Help: "Restarts of the app after a crash (VIGIL_RESTART_ON_FAILURE).",
-		}),
-		exits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_app_exits_total", Help: "Exits of the app: expected (vigil stopped it), crash, or clean (status 0 on its own).",
-		}, []string{"kind"}),
-		appUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_app_up", Help: "1 while the app runs.",
-		}),
-		current: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "vigil_current_upgrade", Help: "The version the app runs: \"genesis\" or the upgrade's directory name.",
-		}, []string{"name"}),
+		upgradesDone: prom.NewCounterVec("vigil_upgrades_done_total",
+			"Upgrades applied: the new binary was started.", "upgrade"),
+		upgradesFailed: prom.NewCounterVec("vigil_upgrades_failed_total",
+			"Upgrades that could not be applied; current was left as it was.", "upgrade"),
+		upgrading: prom.NewGauge("vigil_upgrade_in_progress",
+			"1 from the detection of an upgrade until it is done or failed."),
+		pickup: prom.NewHistogram("vigil_upgrade_pickup_seconds",
+			"From reading a new upgrade-info.json to the new binary started (stop, backup and hooks included).",
+			[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
+		backupDuration: prom.NewHistogram("vigil_backup_duration_seconds",
+			"Time taken by backups of data/.",
+			[]float64{.1, 1, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400}),
+		backupBytes: prom.NewGauge("vigil_backup_last_size_bytes",
+			"Bytes copied by the last backup of data/."),
+		backupTime: prom.NewGauge("vigil_backup_last_timestamp_seconds",
+			"When the last backup of data/ finished, in Unix seconds."),
+		downloadDuration: prom.NewHistogram("vigil_download_duration_seconds",
+			"Time taken by upgrade binary downloads, failed ones included.",
+			[]float64{.1, .5, 1, 5, 10, 30, 60, 120, 300, 900}),
+		downloadFailures: prom.NewCounter("vigil_download_failures_total",
+			"Upgrade binary downloads that failed."),
+		restarts: prom.NewCounter("vigil_app_restarts_total",
+			"Restarts of the app after a crash (VIGIL_RESTART_ON_FAILURE)."),
+		exits: prom.NewCounterVec("vigil_app_exits_total",
+			"Exits of the app: expected (vigil stopped it), crash, or clean (status 0 on its own).", "kind"),
+		appUp: prom.NewGauge("vigil_app_up",
+			"1 while the app runs."),
+		current: prom.NewGaugeVec("vigil_current_upgrade",
+			"The version the app runs: \"genesis\" or the upgrade's directory name.", "name"),
 	}
 }
 
 // Registry is the Observer's own registry, for tests and extra collectors.
-func (o *Observer) Registry() *prometheus.Registry { return o.reg }
+func (o *Observer) Registry() *prom.Registry { return o.reg }
 
 // Observe records one event; it is an event.Func. It never blocks on I/O;
 // see the package doc.
@@ -184,10 +163,10 @@ func (o *Observer) Observe(e event.Event) {
 		o.m.appUp.Set(1)
 		if o.current != e.Installed {
 			if o.current != "" {
-				o.m.current.DeleteLabelValues(o.current)
+				o.m.current.Delete(o.current)
 			}
 			o.current = e.Installed
-			o.m.current.WithLabelValues(e.Installed).Set(1)
+			o.m.current.Set(e.Installed, 1)
 		}
 	case event.AppExited:
 		st.App.Running = false
@@ -197,7 +176,7 @@ func (o *Observer) Observe(e event.Event) {
 		}
 		st.App.LastExit = x
 		o.m.appUp.Set(0)
-		o.m.exits.WithLabelValues(exitKind(e)).Inc()
+		o.m.exits.Inc(exitKind(e))
 	case event.AppRestarting:
 		st.App.Restarts++
 		o.m.restarts.Inc()
@@ -214,7 +193,7 @@ func (o *Observer) Observe(e event.Event) {
 		st.Upgrading = nil
 		st.LastUpgrade = &UpgradeEnd{Name: e.Plan.Name, Height: e.Plan.Height, Result: UpgradeDone, At: e.At, PickupSeconds: e.Took.Seconds()}
 		o.m.upgrading.Set(0)
-		o.m.upgradesDone.WithLabelValues(e.Plan.Name).Inc()
+		o.m.upgradesDone.Inc(e.Plan.Name)
 		o.m.pickup.Observe(e.Took.Seconds())
 	case event.UpgradeFailed:
 		st.Upgrading = nil
@@ -222,7 +201,7 @@ func (o *Observer) Observe(e event.Event) {
 		// The reactor gives up after a failed upgrade: vigil is about to exit.
 		st.Vigil.Failure = "upgrade " + e.Plan.Name + " failed: " + errString(e.Err)
 		o.m.upgrading.Set(0)
-		o.m.upgradesFailed.WithLabelValues(e.Plan.Name).Inc()
+		o.m.upgradesFailed.Inc(e.Plan.Name)
 	case event.BackupDone:
 		st.LastBackup = &BackupEnd{Upgrade: e.Plan.Name, Path: e.Path, Strategy: e.Strategy, Files: e.Files, Bytes: e.Bytes, TookSeconds: e.Took.Seconds(), At: e.At}
 		o.m.backupDuration.Observe(e.Took.Seconds())
@@ -299,9 +278,8 @@ func (o *Observer) publishLocked() {
 // JSON).
 func (o *Observer) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.reg, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", prom.Handler(o.reg, prom.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(o.log.Handler(), slog.LevelWarn),
-		Registry:            o.reg, // promhttp_metric_handler_errors_total
 		MaxRequestsInFlight: 4,
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -20,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/vigilhq/vigil/event"
+	"github.com/vigilhq/vigil/internal/prom"
 	"github.com/vigilhq/vigil/internal/testutil"
 	"github.com/vigilhq/vigil/plan"
 	"github.com/vigilhq/vigil/process"
@@ -46,62 +45,60 @@ func upgradeSequence() []event.Event {
 
 // ---- reading the registry ----
 
-func gather(t *testing.T, o *Observer) map[string]*dto.MetricFamily {
+func gather(t *testing.T, o *Observer) map[string]prom.Family {
 	t.Helper()
-	mfs, err := o.Registry().Gather()
+	fams, err := o.Registry().Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	out := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		out[mf.GetName()] = mf
+	out := map[string]prom.Family{}
+	for _, f := range fams {
+		out[f.Name] = f
 	}
 	return out
 }
 
-// metric finds the sample of name whose labels are exactly labels ("k=v" pairs); nil if none.
-func metric(t *testing.T, o *Observer, name string, labels ...string) *dto.Metric {
+// sample finds the sample of name with that suffix whose labels are exactly
+// labels ("k=v" pairs).
+func sample(t *testing.T, o *Observer, name, suffix string, labels ...string) (prom.Sample, string, bool) {
 	t.Helper()
-	mf := gather(t, o)[name]
-	if mf == nil {
-		return nil
+	f, ok := gather(t, o)[name]
+	if !ok {
+		return prom.Sample{}, "", false
 	}
-	for _, m := range mf.GetMetric() {
+	for _, s := range f.Samples {
 		var got []string
-		for _, lp := range m.GetLabel() {
-			got = append(got, lp.GetName()+"="+lp.GetValue())
+		for _, l := range s.Labels {
+			got = append(got, l.Name+"="+l.Value)
 		}
-		if strings.Join(got, ",") == strings.Join(labels, ",") {
-			return m
+		if s.Suffix == suffix && strings.Join(got, ",") == strings.Join(labels, ",") {
+			return s, f.Type, true
 		}
 	}
-	return nil
+	return prom.Sample{}, "", false
 }
 
 // value is the value of a counter or gauge sample; it fails the test if the sample is absent.
 func value(t *testing.T, o *Observer, name string, labels ...string) float64 {
 	t.Helper()
-	m := metric(t, o, name, labels...)
-	if m == nil {
+	s, typ, ok := sample(t, o, name, "", labels...)
+	if !ok {
 		t.Fatalf("no sample %s%v", name, labels)
 	}
-	switch {
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
+	if typ != "counter" && typ != "gauge" {
+		t.Fatalf("%s is neither a counter nor a gauge", name)
 	}
-	t.Fatalf("%s is neither a counter nor a gauge", name)
-	return 0
+	return s.Value
 }
 
 func histogram(t *testing.T, o *Observer, name string) (count uint64, sum float64) {
 	t.Helper()
-	m := metric(t, o, name)
-	if m == nil || m.Histogram == nil {
+	c, typ, ok := sample(t, o, name, "_count")
+	s, _, ok2 := sample(t, o, name, "_sum")
+	if !ok || !ok2 || typ != "histogram" {
 		t.Fatalf("no histogram %s", name)
 	}
-	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+	return uint64(c.Value), s.Value
 }
 
 func wantValue(t *testing.T, o *Observer, want float64, name string, labels ...string) {
@@ -134,7 +131,7 @@ func TestMetricsFollowAnUpgrade(t *testing.T) {
 	wantValue(t, o, 1, "vigil_app_exits_total", "kind=expected")
 	wantValue(t, o, 0, "vigil_app_exits_total", "kind=crash")
 	wantValue(t, o, 1, "vigil_current_upgrade", "name=v2")
-	if m := metric(t, o, "vigil_current_upgrade", "name=genesis"); m != nil {
+	if m, _, ok := sample(t, o, "vigil_current_upgrade", "", "name=genesis"); ok {
 		t.Errorf("vigil_current_upgrade{name=genesis} still exported after the switch: %v", m)
 	}
 	if n, sum := histogram(t, o, "vigil_upgrade_pickup_seconds"); n != 1 || sum != 0.02 {
@@ -147,7 +144,7 @@ func TestMetricsFollowAnUpgrade(t *testing.T) {
 	if ts := value(t, o, "vigil_backup_last_timestamp_seconds"); time.Since(time.Unix(int64(ts), 0)) > time.Hour {
 		t.Errorf("vigil_backup_last_timestamp_seconds = %v, want about now", ts)
 	}
-	if m := metric(t, o, "vigil_upgrades_failed_total", "upgrade=v2"); m != nil {
+	if m, _, ok := sample(t, o, "vigil_upgrades_failed_total", "", "upgrade=v2"); ok {
 		t.Errorf("a failed-upgrade sample exists after a good upgrade: %v", m)
 	}
 }
@@ -198,7 +195,7 @@ func TestMetricsCrashesDownloadsFailures(t *testing.T) {
 func TestRuntimeCollectors(t *testing.T) {
 	mfs := gather(t, New(Options{}))
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes"} {
-		if mfs[name] == nil {
+		if _, ok := mfs[name]; !ok {
 			t.Errorf("no %s", name)
 		}
 	}

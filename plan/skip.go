@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -42,4 +43,38 @@ func SkipHeights(args []string) []int64 {
 		}
 	}
 	return hs
+}
+
+// HaltFlag is the SDK's flag that makes the node commit a height and stop.
+const HaltFlag = "--halt-height"
+
+// HaltHeight returns the height the node's arguments tell it to halt at with
+// HaltFlag (`--halt-height 100` or `--halt-height=100`; the last one wins, as
+// with the node's flag parser; 0 = no halt) and whether the flag is given at
+// all (then it overrides app.toml's halt-height). A value the node would
+// refuse is an error here too, so vigil never guesses what the node will do.
+func HaltHeight(args []string) (h int64, given bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		v, ok := strings.CutPrefix(a, HaltFlag+"=")
+		if !ok {
+			if a != HaltFlag {
+				continue
+			}
+			if i+1 >= len(args) {
+				return 0, false, fmt.Errorf("%s needs a value", HaltFlag)
+			}
+			i++
+			v = args[i]
+		}
+		n, err := strconv.ParseUint(v, 10, 63)
+		if err != nil {
+			return 0, false, fmt.Errorf("%s %q: not a height", HaltFlag, v)
+		}
+		h, given = int64(n), true
+	}
+	return h, given, nil
 }

@@ -34,3 +34,29 @@ func TestSkipHeights(t *testing.T) {
 		}
 	}
 }
+
+func TestHaltHeight(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		want  int64
+		given bool
+		err   bool
+	}{
+		{nil, 0, false, false},
+		{[]string{"start", "--home", "/h"}, 0, false, false},
+		{[]string{"start", "--halt-height", "100"}, 100, true, false},
+		{[]string{"start", "--halt-height=100", "--home", "/h"}, 100, true, false},
+		{[]string{"start", "--halt-height=100", "--halt-height", "50"}, 50, true, false},
+		{[]string{"start", "--halt-height=0"}, 0, true, false},
+		{[]string{"start", "--", "--halt-height=7"}, 0, false, false},
+		{[]string{"start", "--halt-height-x=7"}, 0, false, false},
+		{[]string{"start", "--halt-height"}, 0, false, true},
+		{[]string{"start", "--halt-height=-5"}, 0, false, true},
+		{[]string{"start", "--halt-height", "ten"}, 0, false, true},
+	} {
+		got, given, err := HaltHeight(tc.args)
+		if got != tc.want || given != tc.given || (err != nil) != tc.err {
+			t.Errorf("HaltHeight(%q) = %d, %v, %v; want %d, %v, error %v", tc.args, got, given, err, tc.want, tc.given, tc.err)
+		}
+	}
+}

@@ -30,6 +30,12 @@ type Backuper interface {
 	Retain(ctx context.Context) error
 }
 
+// ChainHeight is the running node's latest block (its RPC). The app has
+// committed it or the block before.
+type ChainHeight interface {
+	LatestHeight(ctx context.Context) (int64, error)
+}
+
 // Fetcher installs a missing upgrade binary at upgrades/<dir>/bin/<name>.
 type Fetcher interface {
 	Fetch(ctx context.Context, p plan.Plan, upgradeDir string) error
@@ -42,6 +48,18 @@ type Config struct {
 	// SkipHeights are the upgrade heights the node was told to skip
 	// (plan.SkipHeights of Args): a plan at one of them is not applied.
 	SkipHeights []int64
+	// HaltHeight is the operator's own halt: --halt-height among Args, else
+	// app.toml's halt-height; 0 = none. A scheduled upgrade below it halts the
+	// node first; a halt at it is a normal stop.
+	HaltHeight int64
+	// Committed reads the height the node's app has committed, with the node
+	// stopped (height.Committed of the data directory). Upgrades scheduled at
+	// a height need it; nil = none can be applied.
+	Committed func() (int64, error)
+	// Chain, when set, tells the running node's latest block: a schedule
+	// change that would restart the node for a height it is already past is
+	// refused instead.
+	Chain ChainHeight
 	// Env is the environment of the node and its hooks, before a version's
 	// lib/ is put on LD_LIBRARY_PATH (home.ChildEnv); nil = vigil's own,
 	// without that.
@@ -112,6 +130,7 @@ type reactor struct {
 	// spawn starts the node from `current`: r.start, or a stand-in in the
 	// tests of the swap and of supervise.
 	spawn func() (*process.Child, error)
+	halt  halt // what the node was last started with; supervise's goroutine's
 }
 
 func (r *reactor) emit(e event.Event) { r.cfg.Observe.Emit(e) }
@@ -165,6 +184,7 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 	targets := make(chan target)
 	readies := make(chan ready)
 	queries := make(chan query)
+	schedules := make(chan watcher.Change)
 
 	var wg sync.WaitGroup
 	stage := func(name string, f func() error) {
@@ -177,13 +197,16 @@ func Run(ctx context.Context, cfg Config, sigs <-chan os.Signal) (process.Exit, 
 		}()
 	}
 	stage("watcher", func() error { return watcher.Run(ctx, cfg.Watch, changes) })
+	batch := cfg.Watch
+	batch.File = plan.BatchFileName
+	stage("schedule watcher", func() error { return watcher.Run(ctx, batch, schedules) })
 	stage("detect", func() error { return r.detect(ctx, changes, queries, targets) })
 	stage("prepare", func() error { return r.prepare(ctx, targets, readies) })
 	if cfg.Fetch != nil && cfg.Plans != nil && cfg.PrefetchInterval > 0 {
 		stage("prefetch", func() error { return r.prefetch(ctx) })
 	}
 
-	exit, err := r.supervise(ctx, sigs, queries, readies)
+	exit, err := r.supervise(ctx, sigs, queries, readies, schedules)
 	r.shutdown()
 	cancel(nil)
 	wg.Wait()

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,11 +14,12 @@ import (
 	"github.com/vigilhq/vigil/event"
 	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/process"
+	"github.com/vigilhq/vigil/watcher"
 )
 
 // supervise owns the app. It returns the app's exit when the app ends without
 // a pending upgrade or because the operator stopped it.
-func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries chan<- query, readies <-chan ready) (process.Exit, error) {
+func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries chan<- query, readies <-chan ready, schedules <-chan watcher.Change) (process.Exit, error) {
 	s := &supervision{r: r, queries: queries, crashes: newCrashPolicy(r.cfg)}
 	defer s.crashes.stop()
 	defer func() { s.setChild(nil) }()
@@ -29,7 +31,7 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 	}
 	if pending != nil {
 		r.log.Info("upgrade pending at start; applying it before starting the app", "plan", pending.plan)
-	} else if err := s.spawn(); err != nil {
+	} else if err := s.launch(ctx); err != nil {
 		return s.last, err
 	}
 	for {
@@ -55,6 +57,12 @@ func (r *reactor) supervise(ctx context.Context, sigs <-chan os.Signal, queries 
 		case <-s.restart:
 			s.restart = nil
 			err = s.restarted(ctx)
+		case c, ok := <-schedules:
+			if !ok {
+				schedules = nil
+				continue
+			}
+			s.rescheduled(c)
 		case rd, ok := <-readies:
 			if !ok {
 				readies = nil
@@ -77,6 +85,9 @@ type supervision struct {
 	last    process.Exit   // the app's last exit, returned if we stop while it is down
 	crashes *crashPolicy
 	restart <-chan time.Time // fires when a crashed app is due to start again
+	// reschedule: vigil is stopping the node to start it again with the
+	// halt height a changed schedule asks for.
+	reschedule bool
 }
 
 func (s *supervision) setChild(c *process.Child) {
@@ -88,15 +99,6 @@ func (s *supervision) setChild(c *process.Child) {
 	if c != nil {
 		s.st = s.r.newStopper(c)
 	}
-}
-
-func (s *supervision) spawn() error {
-	c, err := s.r.spawn()
-	if err != nil {
-		return err
-	}
-	s.setChild(c)
-	return nil
 }
 
 // signal handles one of the operator's signals; true means vigil ends now.
@@ -124,9 +126,17 @@ func (s *supervision) exited(ctx context.Context) (bool, error) {
 	s.last = s.child.Exit()
 	s.setChild(nil)
 	r.log.Info("app exited", "exit", s.last.String())
-	r.emit(event.Event{Kind: event.AppExited, Exit: s.last, Expected: stopped})
+	r.emit(event.Event{Kind: event.AppExited, Exit: s.last, Expected: stopped || s.reschedule})
 	if stopped {
 		return true, nil
+	}
+	if s.reschedule {
+		s.reschedule = false
+		return false, s.launch(ctx)
+	}
+	if operator, err := s.halted(); err != nil || operator {
+		s.last = process.Exit{}
+		return true, err
 	}
 	// A halting node may write upgrade-info.json and die at once.
 	pending, err := r.ask(ctx, s.queries, "app exited")
@@ -161,7 +171,7 @@ func (s *supervision) restarted(ctx context.Context) error {
 		s.r.log.Info("upgrade pending; applying it instead of restarting", "plan", pending.plan)
 		return nil
 	}
-	if err := s.spawn(); err != nil {
+	if err := s.launch(ctx); err != nil {
 		return err
 	}
 	s.crashes.started()
@@ -171,10 +181,18 @@ func (s *supervision) restarted(ctx context.Context) error {
 // upgrade hands the app to the swap; true means vigil ends.
 func (s *supervision) upgrade(ctx context.Context, rd ready, sigs <-chan os.Signal) (bool, error) {
 	s.restart = nil
+	s.reschedule = false // the swap stops the node; the next start reads the schedule
 	s.crashes.stop()
 	child := s.child
 	s.setChild(nil) // the swap applies the stop policy while it stops the node
 	next, exit, err := s.r.upgrade(ctx, child, rd, sigs)
+	if errors.Is(err, errDue) {
+		// Applied, and the next scheduled upgrade is due at once.
+		if pending, err := s.awaitDue(ctx); err != nil || pending {
+			return err != nil, err
+		}
+		return false, s.launch(ctx)
+	}
 	if err != nil {
 		s.r.log.Error("upgrade failed", "plan", rd.plan, "err", err)
 		s.r.emit(event.Event{Kind: event.UpgradeFailed, Plan: rd.plan, Err: err})
@@ -285,7 +303,7 @@ func (r *reactor) start() (*process.Child, error) {
 	}
 	child, err := process.Start(process.Spec{
 		Path:   bin,
-		Args:   r.cfg.Args,
+		Args:   r.nodeArgs(),
 		Env:    r.childEnv(in.Dir),
 		Stdin:  r.cfg.Stdin,
 		Stdout: r.cfg.Stdout,
@@ -301,7 +319,7 @@ func (r *reactor) start() (*process.Child, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.log.Info("app started", "path", bin, "pid", child.Pid(), "args", r.cfg.Args)
+	r.log.Info("app started", "path", bin, "pid", child.Pid(), "args", r.nodeArgs())
 	installed := in.Upgrade
 	if installed == "" {
 		installed = "genesis"

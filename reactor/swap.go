@@ -169,10 +169,15 @@ func (r *reactor) backup(ctx context.Context, rd ready) error {
 // old backups are removed, both off the pickup's path.
 func (r *reactor) finish(ctx context.Context, rd ready, log *slog.Logger) (*process.Child, process.Exit, error) {
 	var next *process.Child
+	var due error
 	if r.cfg.RestartAfterUpgrade {
 		r.step(rd, "starting the new binary")
 		var err error
-		if next, err = r.spawn(); err != nil {
+		next, err = r.launch()
+		switch {
+		case errors.Is(err, errDue):
+			due = err
+		case err != nil:
 			return nil, process.Exit{Code: 1}, err
 		}
 	}
@@ -186,19 +191,25 @@ func (r *reactor) finish(ctx context.Context, rd ready, log *slog.Logger) (*proc
 			log.Warn("old backups not removed", "err", err)
 		}
 	}
-	if next == nil {
+	switch {
+	case due != nil:
+		log.Info("upgrade done; the next scheduled upgrade is due before the new binary may start")
+	case next == nil:
 		log.Info("upgrade done; DAEMON_RESTART_AFTER_UPGRADE is off, exiting. Verify the upgrade and start vigil again")
-	} else {
+	default:
 		log.Info("upgrade done", "pickup", took)
 	}
 	r.emit(event.Event{Kind: event.UpgradeDone, Plan: rd.plan, Took: took})
-	return next, process.Exit{}, nil
+	return next, process.Exit{}, due
 }
 
 // restartInstalled starts the version `current` names after an upgrade was
 // given up before its switch.
 func (r *reactor) restartInstalled() (*process.Child, process.Exit, error) {
-	next, err := r.spawn()
+	next, err := r.launch()
+	if errors.Is(err, errDue) {
+		return nil, process.Exit{}, err
+	}
 	if err != nil {
 		return nil, process.Exit{Code: 1}, err
 	}

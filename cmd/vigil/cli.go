@@ -28,7 +28,9 @@ a drop-in replacement for cosmovisor.
 Usage:
   vigil run <app args...> [--cosmovisor-config FILE]   start the app and follow upgrades
   vigil init <path-to-app-binary>                      install the genesis binary, create current and data/
-  vigil add-upgrade <name> <path> [--force] [--upgrade-height H]
+  vigil add-upgrade <name> <path> [--force] [--upgrade-height H]   install; with H, schedule at height H
+  vigil add-batch-upgrade --upgrade-list n:path:H,... | --upgrade-file CSV
+  vigil show-manual-upgrades                           print the scheduled upgrades (data/upgrade-info.json.batch)
   vigil show-upgrade-info                              print $DAEMON_HOME/data/upgrade-info.json
   vigil prepare-upgrade [--rpc ADDR]                   download the chain's scheduled upgrade binary now (even with downloads off)
   vigil backup list [--json] | restore <name>          show the data backups, or restore one (node stopped)
@@ -65,10 +67,10 @@ func cli(args []string, stdin, stdout, stderr *os.File, getenv getenvFunc) int {
 		err = configCmd(rest, stdout, getenv)
 	case "init":
 		err = initCmd(rest, stdout, getenv)
-	case "add-upgrade":
-		err = addUpgradeCmd(rest, stdout, getenv)
-	case "show-upgrade-info":
-		err = showUpgradeInfoCmd(rest, stdout, getenv)
+	case "add-upgrade", "add-batch-upgrade":
+		err = addUpgradeCmd(rest, stdout, getenv, cmd == "add-batch-upgrade")
+	case "show-upgrade-info", "show-manual-upgrades":
+		err = showCmd(rest, stdout, getenv, cmd == "show-manual-upgrades")
 	case "prepare-upgrade":
 		err = prepareUpgradeCmd(rest, stdout, stderr, getenv)
 	case "backup":
@@ -278,9 +280,19 @@ func configCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	return nil
 }
 
-func showUpgradeInfoCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
+// showCmd prints data/upgrade-info.json as it is (show-upgrade-info) or the
+// scheduled upgrades as the batch file holds them, "[]" when none
+// (show-manual-upgrades); both on stdout, for scripts.
+func showCmd(args []string, stdout io.Writer, getenv getenvFunc, manual bool) error {
 	cfg, _, err := loadConfig(args, getenv, true)
 	if err != nil {
+		return err
+	}
+	if manual {
+		ps, err := cfg.Layout().Scheduled()
+		if err == nil {
+			_, err = stdout.Write(plan.MarshalBatch(ps))
+		}
 		return err
 	}
 	b, err := plan.Read(cfg.UpgradeInfoFile())

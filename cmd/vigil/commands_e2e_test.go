@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -161,5 +162,131 @@ func TestE2EInitWritesConfig(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(file); string(b) != "daemon_name = 'mine'\n" {
 		t.Errorf("second init overwrote config.toml:\n%s", b)
+	}
+}
+
+// TestE2EAddBatchUpgrade: add-batch-upgrade checks the whole list before
+// installing anything, then installs and schedules it (always with force);
+// show-manual-upgrades prints the batch; a malformed batch is an error that
+// names the file.
+func TestE2EAddBatchUpgrade(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, nil)
+	batch := h.path("data", "upgrade-info.json.batch")
+	show := func() string {
+		t.Helper()
+		v, code := h.run([]string{"show-manual-upgrades"})
+		if code != 0 {
+			t.Fatalf("show-manual-upgrades: exit %d: %s", code, v.stderrText())
+		}
+		return v.stdoutText()
+	}
+	if got := show(); got != "[]\n" {
+		t.Fatalf("no batch: show-manual-upgrades printed %q, want \"[]\\n\"", got)
+	}
+	csv := filepath.Join(t.TempDir(), "upgrades.csv")
+	must(t, os.WriteFile(csv, []byte("v5, "+fakeBin+", 500\nv3,"+fakeBin+",350\n"), 0o644))
+	badCSV := filepath.Join(t.TempDir(), "bad.csv")
+	must(t, os.WriteFile(badCSV, []byte("v5,"+fakeBin+",x\n"), 0o644))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "either --upgrade-file or --upgrade-list must be provided"},
+		{[]string{"--upgrade-list", "v3:" + fakeBin + ":300", "--upgrade-file", csv}, "cannot be used together"},
+		{[]string{"--upgrade-list", "v3:" + fakeBin + ":300,v4:/nonexistent:400"}, "invalid executable path for upgrade v4"},
+		{[]string{"--upgrade-list", "v3:" + fakeBin + ":300,v4:" + fakeBin}, "argument at position 1 (v4:" + fakeBin + ") is invalid"},
+		{[]string{"--upgrade-list=v3:" + fakeBin + ":300,v4:" + fakeBin + ":-4"}, "upgrade height at position 1 (-4) is invalid"},
+		{[]string{"--upgrade-list", "v3:" + fakeBin + ":300,v4:" + fakeBin + ":300"}, "upgrades v3 and v4 cannot both be scheduled at height 300"},
+		{[]string{"--upgrade-file", badCSV}, "upgrade height at position 0 (x) is invalid"},
+		{[]string{"--upgrade-file", csv + ".missing"}, "error parsing upgrade CSV file " + csv + ".missing"},
+		{[]string{"v3", fakeBin}, "add-batch-upgrade takes no arguments"},
+	} {
+		v, code := h.run(append([]string{"add-batch-upgrade"}, tc.args...))
+		if code != 1 || !strings.Contains(v.stderrText(), tc.want) {
+			t.Fatalf("add-batch-upgrade %q: exit %d, stderr %q; want exit 1 and %q", tc.args, code, v.stderrText(), tc.want)
+		}
+		if _, err := os.Stat(h.root("upgrades", "v3")); err == nil {
+			t.Fatalf("add-batch-upgrade %q failed but installed upgrades/v3", tc.args)
+		}
+		if _, err := os.Stat(batch); err == nil {
+			t.Fatalf("add-batch-upgrade %q failed but wrote %s", tc.args, batch)
+		}
+	}
+
+	v, code := h.run([]string{"add-batch-upgrade", "--upgrade-list=V4:" + fakeBin + ":400,v3:" + fakeBin + ":300"})
+	if code != 0 {
+		t.Fatalf("add-batch-upgrade --upgrade-list: exit %d: %s", code, v.stderrText())
+	}
+	for _, want := range []string{"upgrade v3 scheduled at height 300", "upgrade v4 scheduled at height 400"} {
+		if !strings.Contains(v.stdoutText(), want) {
+			t.Fatalf("add-batch-upgrade printed %q, want %q", v.stdoutText(), want)
+		}
+	}
+	for _, dir := range []string{"v3", "v4"} {
+		if _, err := os.Stat(h.root("upgrades", dir, "bin", daemonName)); err != nil {
+			t.Fatalf("upgrades/%s not installed: %v", dir, err)
+		}
+	}
+	want := `[
+  {
+    "name": "v3",
+    "time": "0001-01-01T00:00:00Z",
+    "height": 300
+  },
+  {
+    "name": "v4",
+    "time": "0001-01-01T00:00:00Z",
+    "height": 400
+  }
+]
+`
+	if got := show(); got != want {
+		t.Fatalf("show-manual-upgrades printed\n%s\nwant\n%s", got, want)
+	}
+	if st, err := os.Stat(batch); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v; want mode 0600", batch, st, err)
+	}
+	// The CSV reschedules v3 (add-batch-upgrade always forces) and adds v5.
+	if v, code := h.run([]string{"add-batch-upgrade", "--upgrade-file=" + csv}); code != 0 {
+		t.Fatalf("add-batch-upgrade --upgrade-file: exit %d: %s", code, v.stderrText())
+	}
+	got := show()
+	if !strings.Contains(got, `"height": 350`) || strings.Contains(got, `"height": 300`) || !strings.Contains(got, `"name": "v5"`) {
+		t.Fatalf("after the CSV, show-manual-upgrades printed\n%s", got)
+	}
+
+	// status and doctor show the schedule; a plan whose binary went missing warns.
+	must(t, os.RemoveAll(h.root("upgrades", "v5")))
+	r := statusJSON(t, nil, "--home", h.dir, "--name", daemonName)
+	if len(r.Scheduled) != 3 || r.Scheduled[0].Name != "v3" || r.Scheduled[0].Height != 350 || !r.Scheduled[0].BinaryOK ||
+		r.Scheduled[2].Name != "v5" || r.Scheduled[2].BinaryOK {
+		t.Fatalf("status --json scheduled = %+v", r.Scheduled)
+	}
+	text, _, _ := cliRun(t, nil, "status", "--home", h.dir, "--name", daemonName)
+	if got := field(t, text, "scheduled"); got != "v3 at height 350 -> upgrades/v3; binary ready" {
+		t.Fatalf("status scheduled line %q", got)
+	}
+	lines, _ := runDoctor(t, h, nil)
+	wantFinding(t, lines, "OK", "scheduled upgrade v3 at height 350")
+	wantFinding(t, lines, "WARN", "scheduled upgrade v5 at height 500", "is not installed")
+
+	must(t, os.WriteFile(batch, []byte(`[{"name":"v3","height":`), 0o600))
+	if lines, code := runDoctor(t, h, nil); code != 1 {
+		t.Fatalf("doctor over a malformed batch: exit %d", code)
+	} else {
+		wantFinding(t, lines, "FAIL", batch)
+	}
+	if r := statusJSON(t, nil, "--home", h.dir, "--name", daemonName); !strings.Contains(r.ScheduledError, batch) {
+		t.Fatalf("status --json scheduled_error = %q, want it to name %s", r.ScheduledError, batch)
+	}
+	for _, args := range [][]string{{"show-manual-upgrades"}, {"add-upgrade", "v6", fakeBin, "--upgrade-height", "600"}} {
+		v, code := h.run(args)
+		if code != 1 || !strings.Contains(v.stderrText(), batch) {
+			t.Fatalf("%q over a malformed batch: exit %d, stderr %q; want exit 1 naming %s", args, code, v.stderrText(), batch)
+		}
+	}
+	if _, err := os.Stat(h.root("upgrades", "v6")); err == nil {
+		t.Fatal("add-upgrade installed v6 although the batch could not be read")
 	}
 }

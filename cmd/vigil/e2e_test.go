@@ -1055,42 +1055,54 @@ func TestE2EInitAddUpgrade(t *testing.T) {
 		t.Fatalf("config output does not show DAEMON_HOME")
 	}
 
-	if _, code := h.run([]string{"add-upgrade", "V3", fakeBin, "--upgrade-height", "200"}); code != 0 {
+	v, code = h.run([]string{"add-upgrade", "V3", fakeBin, "--upgrade-height", "200"})
+	if code != 0 {
 		t.Fatalf("add-upgrade: exit %d", code)
 	}
 	if _, err := os.Stat(h.root("upgrades", "v3", "bin", daemonName)); err != nil {
 		t.Fatalf("add-upgrade did not install upgrades/v3 (lowercased): %v", err)
 	}
-	info, err := os.ReadFile(h.path("data", "upgrade-info.json"))
-	if err != nil {
-		t.Fatalf("add-upgrade --upgrade-height wrote no upgrade-info.json: %v", err)
+	if want := "upgrade v3 scheduled at height 200: the node will be started with --halt-height=200"; !strings.Contains(v.stdoutText(), want) {
+		t.Fatalf("add-upgrade printed %q, want %q", v.stdoutText(), want)
 	}
-	var plan struct {
-		Name   string `json:"name"`
-		Height int64  `json:"height"`
+	// Scheduled, not pending: upgrade-info.json is the node's to write at
+	// the halt (vigil applies one as soon as it reads it).
+	if _, err := os.Stat(h.path("data", "upgrade-info.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("add-upgrade --upgrade-height wrote data/upgrade-info.json (%v)", err)
 	}
-	if err := json.Unmarshal(info, &plan); err != nil || plan.Name != "v3" || plan.Height != 200 {
-		t.Fatalf("upgrade-info.json = %s (%v), want name v3 height 200", info, err)
+	wantBatch := func(height int64) {
+		t.Helper()
+		b, err := os.ReadFile(h.path("data", "upgrade-info.json.batch"))
+		want := fmt.Sprintf("[\n  {\n    \"name\": \"v3\",\n    \"time\": \"0001-01-01T00:00:00Z\",\n    \"height\": %d\n  }\n]\n", height)
+		if err != nil || string(b) != want {
+			t.Fatalf("data/upgrade-info.json.batch = %q (%v), want %q", b, err, want)
+		}
+		if v, code := h.run([]string{"show-manual-upgrades"}); code != 0 || v.stdoutText() != want {
+			t.Fatalf("show-manual-upgrades: exit %d, printed %q, want %q", code, v.stdoutText(), want)
+		}
 	}
-	if _, code := h.run([]string{"add-upgrade", "v3", fakeBin}); code == 0 {
-		t.Fatalf("add-upgrade over an existing binary without --force succeeded")
+	wantBatch(200)
+	if v, code := h.run([]string{"add-upgrade", "v3", fakeBin}); code == 0 || !strings.Contains(v.stderrText(), "file already exists") {
+		t.Fatalf("add-upgrade over an existing binary without --force: exit %d, %s", code, v.stderrText())
 	}
-	if _, code := h.run([]string{"add-upgrade", "v3", fakeBin, "--force"}); code != 0 {
-		t.Fatalf("add-upgrade --force: exit %d", code)
+	if v, code := h.run([]string{"add-upgrade", "v3", fakeBin, "--force", "--upgrade-height=250"}); code != 0 {
+		t.Fatalf("add-upgrade --force --upgrade-height=250: exit %d: %s", code, v.stderrText())
 	}
-
-	v, code = h.run([]string{"show-upgrade-info"})
-	if code != 0 {
-		t.Fatalf("show-upgrade-info: exit %d", code)
+	wantBatch(250)
+	if v, code := h.run([]string{"add-upgrade", "v4", fakeBin, "--upgrade-height", "250"}); code == 0 || !strings.Contains(v.stderrText(), "upgrades v3 and v4 cannot both be scheduled at height 250") {
+		t.Fatalf("a second upgrade at height 250: exit %d, %s", code, v.stderrText())
 	}
-	if got := strings.TrimSpace(v.stdoutText()); got != strings.TrimSpace(string(info)) {
-		t.Fatalf("show-upgrade-info printed %q, want %q", got, info)
+	if _, err := os.Stat(h.root("upgrades", "v4")); err == nil {
+		t.Fatal("the refused v4 was installed")
 	}
-
-	// The staged v3 is pending: run applies it before anything starts.
-	v = h.start(append([]string{"run"}, nodeArgs...), "UNSAFE_SKIP_BACKUP=true")
-	v.waitLog(startLine("v3"))
-	h.assertNoLog(startLine("genesis"))
-	h.assertCurrent("upgrades/v3")
-	v.stopWant(0)
+	if _, code := h.run([]string{"add-upgrade", "v5", fakeBin, "--upgrade-height", "0"}); code == 0 {
+		t.Fatal("add-upgrade --upgrade-height 0 succeeded")
+	}
+	if _, code := h.run([]string{"show-upgrade-info"}); code == 0 {
+		t.Fatal("show-upgrade-info without data/upgrade-info.json succeeded")
+	}
+	h.writeInfo("v3", 250)
+	if v, code := h.run([]string{"show-upgrade-info"}); code != 0 || !strings.Contains(v.stdoutText(), `"name":"v3"`) {
+		t.Fatalf("show-upgrade-info: exit %d, printed %q", code, v.stdoutText())
+	}
 }

@@ -194,6 +194,7 @@ func TestE2ELeftoversCleaned(t *testing.T) {
 	left := []string{
 		h.root("upgrades", "v2", ".upgrade-info.json.tmp-123456"),
 		h.root(".current.tmp-a1b2c3d4e5f6"),
+		h.path("data", ".upgrade-info.json.batch.tmp-778899"),
 		h.root(".staging", "v2", "lock"),
 		h.root(".staging", "v2", "tmp-99", "download"),
 	}

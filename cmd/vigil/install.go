@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/internal/atomicfile"
-	"github.com/vigilhq/vigil/plan"
+	"github.com/vigilhq/vigil/home"
 )
 
 // initCmd installs the genesis binary, creates `current` and data/, and
@@ -70,63 +71,76 @@ func initCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
 	return nil
 }
 
-// addUpgradeCmd stages an upgrade binary, optionally scheduling it.
-func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc) error {
-	var (
-		force  bool
-		height int64
-		pos    []string
-	)
+// addUpgradeCmd installs one upgrade binary and, with --upgrade-height,
+// schedules it (batch false); add-batch-upgrade (batch true) does the same
+// for a list, always with force, as cosmovisor's does. The work is
+// home.AddUpgrades: everything is checked before anything is installed.
+func addUpgradeCmd(args []string, stdout io.Writer, getenv getenvFunc, batch bool) error {
 	cfg, args, err := loadConfig(args, getenv, true)
 	if err != nil {
 		return err
 	}
+	force, vals, pos := batch, map[string]string{}, []string(nil)
 	for i := 0; i < len(args); i++ {
-		switch a := args[i]; a {
-		case "--force", "-force":
+		name, v, hasV := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch {
+		case !strings.HasPrefix(args[i], "-"):
+			pos = append(pos, args[i])
+			continue // a value flag sets vals below
+		case name == "force" && !hasV:
 			force = true
-		case "--upgrade-height", "-upgrade-height":
-			if i+1 >= len(args) {
-				return errors.New("--upgrade-height requires a value")
-			}
+		case name != "upgrade-height" && !batch, name != "upgrade-list" && name != "upgrade-file" && batch:
+			return fmt.Errorf("unknown flag %s; run 'vigil help'", args[i])
+		case !hasV && i+1 >= len(args):
+			return fmt.Errorf("--%s requires a value", name)
+		case !hasV:
 			i++
-			if height, err = strconv.ParseInt(args[i], 10, 64); err != nil || height <= 0 {
-				return fmt.Errorf("--upgrade-height must be a positive integer, got %q", args[i])
+			v = args[i]
+		}
+		vals[name] = v
+	}
+	var us []home.Upgrade
+	list, hasList := vals["upgrade-list"]
+	file, hasFile := vals["upgrade-file"]
+	switch {
+	case batch && len(pos) > 0:
+		return fmt.Errorf("add-batch-upgrade takes no arguments, got %q", pos)
+	case hasList && hasFile:
+		return errors.New("--upgrade-file and --upgrade-list cannot be used together")
+	case hasList:
+		us, err = home.ParseUpgradeList(strings.Split(list, ","))
+	case hasFile:
+		us, err = home.ReadUpgradeCSV(file)
+	case batch:
+		err = home.ErrNoUpgradeInput
+	case len(pos) != 2:
+		return fmt.Errorf("add-upgrade needs <name> <path-to-executable>, got %d argument(s)", len(pos))
+	default:
+		us = []home.Upgrade{{Name: pos[0], Exe: pos[1]}}
+		if h, ok := vals["upgrade-height"]; ok {
+			if us[0].Height, err = strconv.ParseInt(h, 10, 64); err != nil || us[0].Height <= 0 {
+				return fmt.Errorf("--upgrade-height must be a positive integer, got %q", h)
 			}
-		default:
-			pos = append(pos, a)
 		}
 	}
-	if len(pos) != 2 {
-		return fmt.Errorf("add-upgrade needs <name> <path-to-executable>, got %d argument(s)", len(pos))
+	if err == nil {
+		err = cfg.Validate(false)
 	}
-	if err := cfg.Validate(false); err != nil {
-		return err
-	}
-	l := cfg.Layout()
-	name, exe := pos[0], pos[1]
-	if _, err := os.Stat(exe); err != nil {
-		return fmt.Errorf("invalid executable path: %w", err)
-	}
-	dir, bin, err := l.InstallUpgrade(name, exe, force)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "upgrade binary for %s staged at %s\n", name, bin)
-	if height == 0 {
-		return nil
+	added, err := cfg.Layout().AddUpgrades(us, force, func() (int64, error) {
+		rpc, err := nodeRPC(cfg, "")
+		if err != nil {
+			return 0, err
+		}
+		return rpc.LatestHeight(context.Background())
+	})
+	for _, a := range added {
+		fmt.Fprintf(stdout, "upgrade binary for %s staged at %s\n", a.Plan.Name, a.Bin)
+		if h := a.Plan.Height; h > 0 && err == nil {
+			fmt.Fprintf(stdout, "upgrade %s scheduled at height %d: the node will be started with --halt-height=%d and switched after it commits that block\n", a.Plan.Name, h, h)
+		}
 	}
-	info := l.UpgradeInfoFile()
-	if _, err := os.Stat(info); err == nil && !force {
-		return fmt.Errorf("file already exists at %s", info)
-	}
-	p := plan.Plan{Name: name, Height: height}
-	if l.Recase {
-		p.Name = dir
-	}
-	if err := atomicfile.WriteFile(info, p.Marshal(), 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s written: vigil applies %s as soon as it reads it (it does not wait for height %d)\n", info, p.Name, height)
-	return nil
+	return err
 }

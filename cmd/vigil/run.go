@@ -78,7 +78,10 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 	notifier, health := systemdNotifier(getenv, log)
 	down.add(notifier.Close)
 
-	rc := reactorConfig(cfg, appArgs, io, log)
+	rc, err := reactorConfig(cfg, appArgs, io, log)
+	if err != nil {
+		return process.Exit{Code: 1}, err
+	}
 	rc.Observe = event.Tee(obs.Observe, health.Observe, notifier.Observe)
 	exit, err := reactor.Run(context.Background(), rc, sigs)
 	obs.Fail(err) // how vigil ended, in the last status
@@ -86,11 +89,18 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 }
 
 // reactorConfig maps the settings onto the reactor's.
-func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) reactor.Config {
+func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logger) (reactor.Config, error) {
+	l := cfg.Layout()
+	halt, err := l.OperatorHalt(appArgs)
+	if err != nil {
+		return reactor.Config{}, err
+	}
 	rc := reactor.Config{
-		Layout:      cfg.Layout(),
+		Layout:      l,
 		Args:        appArgs,
 		SkipHeights: plan.SkipHeights(appArgs),
+		HaltHeight:  halt,
+		Committed:   l.CommittedHeight,
 		// Read after systemdNotifier has removed systemd's variables.
 		Env:   os.Environ(),
 		Stdin: io.in, Stdout: io.out, Stderr: io.err,
@@ -119,8 +129,11 @@ func reactorConfig(cfg config.Config, appArgs []string, io stdio, log *slog.Logg
 	if !cfg.SkipBackup {
 		rc.Backup = newDataBackup(cfg, log)
 	}
+	if rpc, err := nodeRPC(cfg, ""); err == nil {
+		rc.Chain = rpc
+	}
 	if cfg.AllowDownload {
 		setupDownloads(&rc, cfg, log) // fetcher, and prefetch from the node's RPC
 	}
-	return rc
+	return rc, nil
 }

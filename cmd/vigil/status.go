@@ -8,13 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/config"
-	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/inspect"
 	"github.com/vigilhq/vigil/observe"
 )
@@ -106,58 +104,9 @@ func parseHomeOpts(cmd string, args []string, withJSON bool) (homeOpts, error) {
 	return o, nil
 }
 
-// config loads the settings with the flags on top of the environment. When no
-// name is given anywhere, it is inferred from genesis/bin when that holds
-// exactly one file.
+// config loads the settings with the flags on top of the environment.
 func (o homeOpts) config(getenv getenvFunc) (config.Config, error) {
-	env := func(name string) getenvFunc {
-		return func(k string) (string, bool) {
-			switch {
-			case k == config.EnvHome && o.home != "":
-				return o.home, true
-			case k == config.EnvName && name != "":
-				return name, true
-			}
-			return getenv(k)
-		}
-	}
-	cfg, err := config.Load(env(o.name), o.configFile)
-	if err == nil || o.name != "" {
-		return cfg, err
-	}
-	if v, _ := getenv(config.EnvName); v != "" {
-		return cfg, err
-	}
-	dir := o.home
-	if dir == "" {
-		dir, _ = getenv(config.EnvHome)
-	}
-	if dir == "" {
-		return cfg, err
-	}
-	name, ierr := inferName(home.Layout{Home: dir}.GenesisDir())
-	if ierr != nil {
-		return cfg, fmt.Errorf("%w\n%s is not set and %w; pass --name", err, config.EnvName, ierr)
-	}
-	return config.Load(env(name), o.configFile)
-}
-
-func inferName(genesis string) (string, error) {
-	dir := filepath.Join(genesis, "bin")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return "", fmt.Errorf("cannot infer it from %s: %w", dir, err)
-	}
-	var names []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) != 1 {
-		return "", fmt.Errorf("cannot infer it: %s holds %d files %q, not one", dir, len(names), names)
-	}
-	return names[0], nil
+	return config.LoadHome(getenv, o.home, o.name, o.configFile)
 }
 
 // ---- `vigil status` ----

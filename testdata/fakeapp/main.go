@@ -8,11 +8,23 @@
 // Subcommands: "pre-upgrade" (exits with the next code of the configured list), "version"
 // (prints "fakeapp <version>"; with --long --output json, the SDK's JSON, and a warning on stderr), "__orphan-parent" and "__orphan" (internal, see leaveOrphans),
 // "__migration" (internal, see migration);
-// anything else runs the node. Standard library only: it is built by
-// the tests with `go build`, and must not depend on vigil.
+// anything else runs the node.
+//
+// With "blocks" set the node keeps a real chain height, as an SDK app does: it holds
+// $DAEMON_HOME/data/application.db open read-write with goleveldb (the exclusive LOCK included),
+// commits one height per interval to key "s/latest" (a gogoproto Int64Value, as store/rootmulti
+// writes it) and honours --halt-height the way SDK v0.45's BaseApp.Commit does: the check follows
+// each commit and is >=, so a node started at or past its halt height commits one more block
+// before it halts (the overshoot a test of vigil must be able to see). It logs "start height N"
+// (the committed height it starts from), "commit N" per block and "halt at N"; the DB's LOCK held
+// by another process fails the start with "db lock held" and status 1.
+//
+// Standard library and goleveldb only: it is built by the tests with `go build`, and must not
+// depend on vigil.
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/syndtr/goleveldb/leveldb"
 )
 
 // halt describes the upgrade-info.json the node writes when it "reaches" the upgrade height.
@@ -54,6 +68,12 @@ type behaviour struct {
 	// data/MIGRATION.LOCK: a second one running at the same time logs "migration lock held" and
 	// fails. It logs "migration start", "migration pid N" and "migration done".
 	Migration string `json:"migration"`
+	// Blocks is the block interval ("" = no blocks: no database, --halt-height ignored). See
+	// the package doc and openChain.
+	Blocks string `json:"blocks"`
+	// HaltExitCode is the exit status on reaching --halt-height. The real simd v0.45 exits 130:
+	// BaseApp.halt signals SIGINT to itself and the server exits 128+2.
+	HaltExitCode int `json:"halt_exit_code"`
 }
 
 type app struct {
@@ -233,8 +253,19 @@ func (a *app) run(args []string) int {
 			return 3
 		}
 	}
+	var cdb *chain
+	if a.beh.Blocks != "" {
+		var code int
+		if cdb, code = a.openChain(args); cdb == nil {
+			return code
+		}
+		defer cdb.close()
+	}
 	a.logf("%s", strings.TrimSpace("start "+strings.Join(args, " ")))
 	a.logf("pid %d", os.Getpid())
+	if cdb != nil {
+		a.logf("start height %d", cdb.height)
+	}
 	for _, name := range a.beh.LogEnv {
 		if v, ok := os.LookupEnv(name); ok {
 			a.logf("env %s=%s", name, v)
@@ -274,15 +305,44 @@ func (a *app) run(args []string) int {
 			exit <- a.beh.ExitCode
 		}()
 	}
+	var blocks <-chan time.Time // nil without a chain: never ready
+	if cdb != nil {
+		t := time.NewTicker(parseDuration(a.beh.Blocks))
+		defer t.Stop()
+		blocks = t.C
+	}
 	for {
 		select {
 		case code := <-exit:
 			return code
+		case <-blocks:
+			h, err := cdb.commit()
+			if err != nil {
+				a.logf("commit failed: %v", err)
+				return 2
+			}
+			a.logf("commit %d", h)
+			// As SDK v0.45's BaseApp.Commit: the check follows the commit and is >=, so a node
+			// started at or past its halt height still commits one more block before it halts.
+			if cdb.halt > 0 && h >= cdb.halt {
+				a.logf("halt at %d", cdb.halt)
+				if err := cdb.close(); err != nil {
+					a.logf("db close failed: %v", err)
+					return 2
+				}
+				return a.beh.HaltExitCode
+			}
 		case s := <-sigs:
 			a.logf("got %s", signalNames[s])
 			if s == syscall.SIGTERM && a.beh.OnTerm != "ignore" {
+				blocks = nil // no block is committed while the node stops
 				if a.beh.StopDelay != "" {
 					time.Sleep(parseDuration(a.beh.StopDelay))
+				}
+				if cdb != nil {
+					if err := cdb.close(); err != nil {
+						a.logf("db close failed: %v", err)
+					}
 				}
 				a.logf("exit %d", a.beh.TermExitCode)
 				return a.beh.TermExitCode
@@ -290,6 +350,110 @@ func (a *app) run(args []string) int {
 			// INT is ignored like a halted node does; the others are only logged.
 		}
 	}
+}
+
+// chain is the node's application database while blocks are on.
+type chain struct {
+	db     *leveldb.DB
+	height int64 // last committed
+	halt   int64 // --halt-height; 0 = none
+}
+
+// latestKey is store/rootmulti's latestVersionKey.
+var latestKey = []byte("s/latest")
+
+// openChain opens data/application.db as a node does and reads the committed height. On failure
+// it has logged why and returns the exit code.
+func (a *app) openChain(args []string) (*chain, int) {
+	halt, err := haltHeight(args, filepath.Join(a.home, "config", "app.toml"))
+	if err != nil {
+		a.logf("bad flag: %v", err)
+		return nil, 2
+	}
+	db, err := leveldb.OpenFile(filepath.Join(a.home, "data", "application.db"), nil)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		a.logf("db lock held: %v", err)
+		return nil, 1
+	}
+	if err != nil {
+		a.logf("db open failed: %v", err)
+		return nil, 2
+	}
+	c := &chain{db: db, halt: halt}
+	v, err := db.Get(latestKey, nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+	case err != nil:
+		db.Close()
+		a.logf("db read failed: %v", err)
+		return nil, 2
+	case len(v) == 0:
+		// gogoproto marshals Int64Value{0} to nothing.
+	default:
+		h, n := binary.Uvarint(v[1:])
+		if v[0] != 0x08 || n != len(v)-1 {
+			db.Close()
+			a.logf("db read failed: s/latest is not an Int64Value: %x", v)
+			return nil, 2
+		}
+		c.height = int64(h)
+	}
+	return c, 0
+}
+
+// commit commits the next height. A plain Put, as the SDK's commit: it is in LevelDB's journal
+// once it returns, so it survives a SIGKILL of the node (not a power loss).
+func (c *chain) commit() (int64, error) {
+	h := c.height + 1
+	if err := c.db.Put(latestKey, binary.AppendUvarint([]byte{0x08}, uint64(h)), nil); err != nil {
+		return 0, err
+	}
+	c.height = h
+	return h, nil
+}
+
+// close releases the database and its LOCK; closing twice is harmless.
+func (c *chain) close() error {
+	if c.db == nil {
+		return nil
+	}
+	err := c.db.Close()
+	c.db = nil
+	return err
+}
+
+// haltHeight finds the SDK's --halt-height among the node's arguments; the last one wins, as
+// with the SDK's flag parser. Without the flag, app.toml's top-level "halt-height = N" line
+// counts, as the SDK reads it through viper.
+func haltHeight(args []string, appToml string) (int64, error) {
+	var (
+		val   string
+		found bool
+	)
+	for i, arg := range args {
+		switch {
+		case arg == "--halt-height" && i+1 < len(args):
+			val, found = args[i+1], true
+		case strings.HasPrefix(arg, "--halt-height="):
+			val, found = strings.TrimPrefix(arg, "--halt-height="), true
+		}
+	}
+	if !found {
+		b, _ := os.ReadFile(appToml)
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "halt-height" {
+				val, found = strings.TrimSpace(v), true
+			}
+		}
+	}
+	if !found {
+		return 0, nil
+	}
+	h, err := strconv.ParseUint(val, 10, 63)
+	if err != nil {
+		return 0, fmt.Errorf("--halt-height %q: %w", val, err)
+	}
+	return int64(h), nil
 }
 
 func (a *app) writeHalt(h *halt) error {
