@@ -467,15 +467,7 @@ func contains(ss []string, s string) bool {
 // produced by consensus on the new binary) was committed. It fails when the
 // halt or block H on the new binary is missing from the log.
 func report(args []string) error {
-	if len(args) != 3 {
-		return errors.New("report LOG NAME HEIGHT")
-	}
-	name := args[1]
-	h, err := strconv.ParseInt(args[2], 10, 64)
-	if err != nil {
-		return fmt.Errorf("height: %w", err)
-	}
-	ls, err := readLog(args[0])
+	ls, name, h, err := reportArgs(args, "report LOG NAME HEIGHT")
 	if err != nil {
 		return err
 	}
@@ -641,3 +633,16 @@ func readLog(file string) ([]line, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// reportArgs reads the arguments both reports start with, LOG NAME HEIGHT,
+// and the log; usage names them all.
+func reportArgs(args []string, usage string) (ls []line, name string, h int64, err error) {
+	if len(args) != len(strings.Fields(usage))-1 {
+		return nil, "", 0, errors.New(usage)
+	}
+	if h, err = strconv.ParseInt(args[2], 10, 64); err != nil {
+		return nil, "", 0, fmt.Errorf("height: %w", err)
+	}
+	ls, err = readLog(args[0])
+	return ls, args[1], h, err
+}

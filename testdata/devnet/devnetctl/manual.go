@@ -34,18 +34,11 @@ import (
 //     is also block H+1's header time) is older than the old node's exit,
 //     and block H+1's commit is newer than the new node's start.
 func reportManual(args []string) error {
-	if len(args) != 5 {
-		return errors.New("report-manual LOG NAME HEIGHT RPC_URL WANT_VERSION")
-	}
-	name, rpc, want := args[1], args[3], args[4]
-	h, err := strconv.ParseInt(args[2], 10, 64)
-	if err != nil {
-		return fmt.Errorf("height: %w", err)
-	}
-	ls, err := readLog(args[0])
+	ls, name, h, err := reportArgs(args, "report-manual LOG NAME HEIGHT RPC_URL WANT_VERSION")
 	if err != nil {
 		return err
 	}
+	rpc, want := args[3], args[4]
 	m, err := scanManual(ls, h)
 	if err != nil {
 		return err
