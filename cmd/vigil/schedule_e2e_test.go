@@ -62,6 +62,18 @@ func (h *nodeHome) lastCommit() int64 {
 	return top
 }
 
+// cli runs a vigil command that must succeed beside a running vigil (h.run
+// checks that no node is left running: that is for vigil's runs).
+func (h *nodeHome) cli(args ...string) {
+	h.t.Helper()
+	v := h.start(args)
+	<-v.done
+	if code := v.state.ExitCode(); code != 0 {
+		v.dump()
+		h.t.Fatalf("vigil %q: exit %d", args, code)
+	}
+}
+
 // mustRun runs a vigil command that must succeed.
 func (h *nodeHome) mustRun(args ...string) {
 	h.t.Helper()
@@ -119,31 +131,52 @@ func TestE2EScheduledBatch(t *testing.T) {
 // with the new halt height; the handover is still exact.
 func TestE2EScheduledWhileRunning(t *testing.T) {
 	t.Parallel()
-	h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
-	v := h.start([]string{"run", "start"})
-	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
-	// A height the running node is past, by its RPC, is refused at once.
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"event", nil},
+		{"poll", []string{"VIGIL_WATCH_MODE=poll", "DAEMON_POLL_INTERVAL=100ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHome(t, obj{"genesis": chainCfg(nil), "v2": chainCfg(v2Quiet())})
+			v := h.start([]string{"run", "start"}, tc.env...)
+			v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+			at := h.lastCommit() + 40
+			h.cli("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height="+strconv.FormatInt(at, 10))
+			v.waitMsg("schedule changed: restarting the node with its new halt height")
+			v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
+			h.assertHandover("genesis", "v2", at)
+			h.assertOrder("genesis start start", fmt.Sprintf("genesis start start --halt-height=%d", at), "v2 start start")
+			v.stopWant(v2TermCode)
+		})
+	}
+}
+
+// TestE2EScheduledPastRunningNode: a height the running node is past, by
+// its RPC, is refused by add-upgrade; written into the batch by hand, the
+// running vigil leaves the node running rather than restart it into a
+// refusal.
+func TestE2EScheduledPastRunningNode(t *testing.T) {
+	t.Parallel()
 	rpc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"jsonrpc":"2.0","id":-1,"result":{"sync_info":{"latest_block_height":"1000"}}}`)
 	}))
 	defer rpc.Close()
-	past := h.start([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "20"}, "VIGIL_RPC_ADDRESS="+rpc.URL)
+	env := "VIGIL_RPC_ADDRESS=" + rpc.URL
+	h := newHome(t, obj{"genesis": chainCfg(v2Quiet())})
+	v := h.start([]string{"run", "start"}, env)
+	v.waitFor("genesis at height 3", func() bool { return h.lastCommit() >= 3 })
+	past := h.start([]string{"add-upgrade", "v3", fakeBin, "--upgrade-height", "20"}, env)
 	<-past.done
 	if code := past.state.ExitCode(); code == 0 || !strings.Contains(past.stderrText(), "upgrade v3 cannot be scheduled at height 20: the running node has committed at least height 999") {
 		t.Fatalf("add-upgrade past the running node's height: exit %d, stderr %q", code, past.stderrText())
 	}
-	at := h.lastCommit() + 40
-	// Not h.run: its check that no node is left running is for vigil's runs.
-	a := h.start([]string{"add-upgrade", "v2", fakeBin, "--force", "--upgrade-height=" + strconv.FormatInt(at, 10)})
-	<-a.done
-	if code := a.state.ExitCode(); code != 0 {
-		a.dump()
-		t.Fatalf("add-upgrade: exit %d", code)
-	}
-	v.waitMsg("schedule changed: restarting the node with its new halt height")
-	v.waitFor("v2 committing", func() bool { return len(h.commits("v2")) > 2 })
-	h.assertHandover("genesis", "v2", at)
-	h.assertOrder("genesis start start", fmt.Sprintf("genesis start start --halt-height=%d", at), "v2 start start")
+	must(t, os.WriteFile(h.path("data", "upgrade-info.json.batch"), []byte(`[{"name":"v2","height":20}]`), 0o600))
+	v.waitMsg("a scheduled upgrade is below the running node's height: the node is not restarted for it; remove it from the schedule")
+	v.assertRunning()
+	h.assertNoLog("genesis got TERM")
 	v.stopWant(v2TermCode)
 }
 
