@@ -175,7 +175,7 @@ func TestReadLdConf(t *testing.T) {
 	must(t, os.MkdirAll(d, 0o755))
 	must(t, os.WriteFile(filepath.Join(dir, "ld.so.conf"), []byte("# comment\ninclude ld.so.conf.d/*.conf\n/opt/a # trailing\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(d, "b.conf"), []byte("/opt/b\n\n/opt/c:/opt/d\n"), 0o644))
-	must(t, os.WriteFile(filepath.Join(d, "a.conf"), []byte("/opt/e\ninclude " + filepath.Join(dir, "ld.so.conf") + "\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(d, "a.conf"), []byte("/opt/e\ninclude "+filepath.Join(dir, "ld.so.conf")+"\n"), 0o644))
 	got := ReadLdConf(filepath.Join(dir, "ld.so.conf"))
 	want := []string{"/opt/e", "/opt/b", "/opt/c", "/opt/d", "/opt/a"}
 	if !slices.Equal(got, want) {
