@@ -7,68 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigilhq/vigil/internal/testutil"
 )
-
-// dynamicBin is a small dynamically linked system binary that needs
-// libc.so.6, copied into dir; the test is skipped where there is none.
-func dynamicBin(t *testing.T, dir string) string {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("the dynamic loader's search is Linux's")
-	}
-	for _, src := range []string{"/bin/true", "/usr/bin/true", "/bin/ls"} {
-		b, err := os.ReadFile(src)
-		if err != nil || !bytes.Contains(b, []byte("libc.so.6\x00")) {
-			continue
-		}
-		f, err := elf.NewFile(bytes.NewReader(b))
-		if err != nil || f.SectionByType(elf.SHT_DYNAMIC) == nil {
-			continue
-		}
-		dst := filepath.Join(dir, "simd")
-		if err := os.WriteFile(dst, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return dst
-	}
-	t.Skip("no dynamically linked glibc binary on this system")
-	return ""
-}
-
-// patchNeeded renames the DT_NEEDED string from to to (same length) in
-// bin's .dynstr, in place: a binary that needs a library nobody has.
-func patchNeeded(t *testing.T, bin, from, to string) {
-	t.Helper()
-	if len(from) != len(to) {
-		t.Fatal("the names must have the same length")
-	}
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := f.Section(".dynstr")
-	f.Close()
-	if sec == nil {
-		t.Fatal("no .dynstr")
-	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab := b[sec.Offset : sec.Offset+sec.Size]
-	i := bytes.Index(tab, []byte("\x00"+from+"\x00"))
-	if i < 0 {
-		t.Fatalf("%q not in .dynstr", from)
-	}
-	copy(tab[i+1:], to)
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func findLib(libs Libs, name string) *Lib {
 	for i := range libs.Libs {
@@ -82,7 +26,8 @@ func findLib(libs Libs, name string) *Lib {
 func TestResolveLibs(t *testing.T) {
 	dir := t.TempDir()
 	libDir := filepath.Join(dir, "lib")
-	bin := dynamicBin(t, dir)
+	bin := filepath.Join(dir, "simd")
+	testutil.DynamicBin(t, bin)
 	sys := SystemSearch()
 	sys.LibraryPath = []string{libDir}
 
@@ -100,7 +45,7 @@ func TestResolveLibs(t *testing.T) {
 	}
 
 	// It needs libq.so.6, which exists nowhere: missing, with where it was looked for.
-	patchNeeded(t, bin, "libc.so.6", "libq.so.6")
+	testutil.PatchNeeded(t, bin, "libc.so.6", "libq.so.6")
 	libs, err = ResolveLibs(bin, sys)
 	if err != nil {
 		t.Fatal(err)
