@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/internal/binfile"
 	"github.com/vigilhq/vigil/internal/testutil"
@@ -183,5 +184,37 @@ func TestHomeLibs(t *testing.T) {
 	wantOne(t, fs, OK, "scheduled upgrade v3 at height 300", "finds its", "(1 from "+v3Lib+")")
 	if len(fs) != 3 {
 		t.Errorf("findings %s, want 3", fmtFindings(fs))
+	}
+}
+
+// `<bin> version` runs as vigil runs the node: a binary whose library is in
+// its version's lib/ answers.
+func TestRunVersionLibDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "upgrades", "v2")
+	bin := filepath.Join(dir, "bin", "simd")
+	must(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+	testutil.DynamicBin(t, bin) // true(1): exits 0 whatever the arguments
+	testutil.PatchNeeded(t, bin, "libc.so.6", "libq.so.6")
+	if _, err := RunVersion(bin, 5*time.Second); err == nil || !strings.Contains(err.Error(), "libq.so.6") {
+		t.Fatalf("without lib/: %v, want the loader's error", err)
+	}
+	libs, err := binfile.ResolveLibs("/proc/self/exe", binfile.SystemSearch())
+	libc := ""
+	for _, l := range libs.Libs {
+		if l.Name == "libc.so.6" {
+			libc = l.Path
+		}
+	}
+	if err != nil || libc == "" {
+		libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	}
+	b, err := os.ReadFile(libc)
+	if err != nil {
+		t.Skip("no libc.so.6 to copy:", err)
+	}
+	must(t, os.MkdirAll(filepath.Join(dir, "lib"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "lib", "libq.so.6"), b, 0o644))
+	if _, err := RunVersion(bin, 5*time.Second); err != nil {
+		t.Fatalf("with libq.so.6 in lib/: %v", err)
 	}
 }
