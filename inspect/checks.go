@@ -12,7 +12,7 @@ import (
 
 // Checks are the facts only doctor judges: how data/ is laid out, whether
 // the backup at the halt can be written and will fit, the pre-upgrade
-// script. Gathering them walks data/ (the backup estimate), which status
+// script, the shared libraries of the binaries. Gathering them walks data/ (the backup estimate), which status
 // has no reason to pay for.
 type Checks struct {
 	Data        backup.DataLayout
@@ -29,6 +29,10 @@ type Checks struct {
 
 	Preupgrade    string // the pre-upgrade script's path; "" when none is set
 	PreupgradeErr error  // home.Runnable of it
+
+	// Libs are the shared libraries of the binaries that will run, by
+	// binary path (libTargets); nil where the loader is not Linux's.
+	Libs map[string]LibCheck
 }
 
 func gatherChecks(l home.Layout, o Options) *Checks {

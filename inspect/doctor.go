@@ -48,7 +48,7 @@ func Failed(fs []Finding) bool {
 
 // Diagnose judges r (built with Options.Checks) in the order an operator
 // reads: the home, current, data/, backups, the hook, staged binaries, the
-// plan, the scheduled upgrades. version runs `<bin> version`; each binary is asked once.
+// plan, the scheduled upgrades, the shared libraries of the binaries. version runs `<bin> version`; each binary is asked once.
 func Diagnose(r Report, version func(bin string) (string, error)) []Finding {
 	if r.RootErr != nil {
 		return []Finding{finding(Fail, "%s is not a directory: not a cosmovisor/vigil home; %s", r.Layout.Root(), config.InitHint)}
@@ -60,7 +60,8 @@ func Diagnose(r Report, version func(bin string) (string, error)) []Finding {
 	out = append(out, CheckPreupgrade(r)...)
 	out = append(out, CheckStaged(r, version)...)
 	out = append(out, CheckPlan(r, version)...)
-	return append(out, CheckScheduled(r)...)
+	out = append(out, CheckScheduled(r)...)
+	return append(out, CheckLibs(r)...)
 }
 
 // CheckCurrent judges the `current` link, the installed marker and the

@@ -181,6 +181,7 @@ func Home(l home.Layout, o Options) Report {
 	}
 	if o.Checks && r.RootErr == nil { // not a home: doctor says only that
 		r.Checks = gatherChecks(l, o)
+		r.Checks.Libs = gatherLibs(r) // from the binaries read above
 	}
 	return r
 }

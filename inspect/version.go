@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,9 +24,17 @@ func RunVersion(bin string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// SDK versions before 0.46 print the version on stderr: Output takes both.
-	out, exit, err := process.Output(ctx, process.Spec{Path: bin, Args: []string{"version"}, OwnGroup: true}, versionGrace)
+	out, exit, err := process.Output(ctx, process.Spec{Path: bin, Args: []string{"version"}, Env: versionEnv(bin), OwnGroup: true}, versionGrace)
 	line := firstLine(string(out))
 	return line, versionErr(ctx, bin+" version", timeout, exit, err, line)
+}
+
+// versionEnv is the environment the node gets from vigil (home.ChildEnv):
+// its version's lib/ first in LD_LIBRARY_PATH. Without it, a binary that
+// needs the libwasmvm shipped in upgrades/<name>/lib/ fails its `version`
+// here although vigil would run it fine. bin is <version dir>/bin/<name>.
+func versionEnv(bin string) []string {
+	return home.Layout{}.ChildEnv(filepath.Dir(filepath.Dir(bin)), os.Environ())
 }
 
 // versionErr says why the command cmd did not answer; line is its first line of output.
@@ -83,7 +92,7 @@ func VersionJSON(bin string, args []string, timeout time.Duration) (json.RawMess
 		outs[i] = f
 	}
 	spec := process.Spec{Path: bin, Args: append([]string{"version", "--long", "--output", "json"}, args...),
-		Stdout: outs[0], Stderr: outs[1], OwnGroup: true}
+		Env: versionEnv(bin), Stdout: outs[0], Stderr: outs[1], OwnGroup: true}
 	exit, err := process.Run(ctx, spec, versionGrace)
 	stdout, stderr := readBack(outs[0]), readBack(outs[1])
 	if err := versionErr(ctx, cmd, timeout, exit, err, firstLine(string(stderr)+"\n"+string(stdout))); err != nil {
