@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 var self struct {
@@ -110,7 +111,7 @@ func OrphanOf(pid int, root string) (id Ident, orphan bool, reason string, err e
 	if err != nil {
 		return Ident{}, false, "", err
 	}
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	env, err := readEnviron(pid)
 	if err != nil {
 		return Ident{}, false, "", fmt.Errorf("process: environment of %d: %w", pid, err)
 	}
@@ -146,6 +147,20 @@ func OrphanOf(pid int, root string) (id Ident, orphan bool, reason string, err e
 		id.Pgid = pid
 	}
 	return id, true, "", nil
+}
+
+// readEnviron reads /proc/<pid>/environ. Right after an execve the kernel
+// shows it empty for a moment (the new image's stack, which holds it, is set
+// up after the exec is already reported done to the parent), so an empty
+// one is read again for a while before it is believed.
+func readEnviron(pid int) ([]byte, error) {
+	for try := 0; ; try++ {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil || len(b) > 0 || try == 50 {
+			return b, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // supervisorAlive reports whether the vigil a SupervisorEnv value names
