@@ -40,6 +40,9 @@ func runMoreHelpers(mode string, args []string) int {
 		time.Sleep(hangTimeout)
 		return 101
 
+	case "flock": // flock FILE READYFILE: hold an exclusive flock on FILE, as LevelDB its LOCK, until killed
+		return holdFlock(args[0], args[1])
+
 	case "spew": // spew N: N bytes of 'x', then "END"
 		n, err := strconv.Atoi(args[0])
 		if err != nil {

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
+	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/process"
 )
 
@@ -163,4 +165,80 @@ func EndLeftovers(ctx context.Context, l home.Layout, grace time.Duration, log *
 		return fmt.Errorf("remove process record: %w", err)
 	}
 	return nil
+}
+
+// EndUnrecorded deals with the database LOCKs (locks, from backup.NodeLocks)
+// still held after EndLeftovers. A vigil killed between the node's fork and
+// the write of its record leaves a node that no record names; it carries
+// this home's vigil mark (process.SupervisorEnv) of a vigil now gone and runs
+// a binary from this home's cosmovisor/ (process.OrphanOf). Such holders are
+// ended as a recorded leftover is (SIGTERM, SIGKILL after grace), and
+// EndUnrecorded returns once they are gone. Any other holder (a node an
+// operator started by hand) is never signalled: the LOCKs still held are
+// returned, each naming its holders by pid and executable, for the caller
+// to refuse to start. Call it with the run lock held, before Run.
+func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace time.Duration, log *slog.Logger) ([]string, error) {
+	type orphan struct {
+		id  process.Ident
+		exe string
+	}
+	orphans := map[int]orphan{}
+	others := map[string][]string{} // lock → its holders not ended, described
+	for _, lock := range locks {
+		hs, err := process.Holders(lock)
+		if err != nil {
+			return nil, fmt.Errorf("find the processes holding %s: %w", lock, err)
+		}
+		for _, h := range hs {
+			id, isOrphan, why, err := process.OrphanOf(h.Pid, l.Root())
+			if err != nil {
+				return nil, fmt.Errorf("examine pid %d holding %s: %w", h.Pid, lock, err)
+			}
+			if isOrphan {
+				log.Warn("a process no record names holds the database: an earlier vigil of this home started it and was killed before recording it; ending it",
+					"pid", h.Pid, "exe", h.Exe, "lock", lock)
+				orphans[h.Pid] = orphan{id, h.Exe}
+				continue
+			}
+			others[lock] = append(others[lock], fmt.Sprintf("pid %d %s: %s", h.Pid, h.Exe, why))
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, o := range orphans {
+		wg.Go(func() {
+			res, err := process.EndStray(ctx, o.id, grace)
+			switch {
+			case err != nil:
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("end unrecorded pid %d (%s) left by an earlier vigil: %w", o.id.Pid, o.exe, err))
+				mu.Unlock()
+			case len(res.Pids) > 0:
+				log.Warn("ended an unrecorded process left running by an earlier vigil", "pid", o.id.Pid, "exe", o.exe, "pids", res.Pids, "killed", res.Killed, "grace", grace)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	// Looked at again: a lock is free now only if what held it was ended.
+	var held []string
+	for _, lock := range locks {
+		h, err := runlock.Held(lock)
+		if err != nil {
+			return nil, fmt.Errorf("check %s: %w", lock, err)
+		}
+		switch {
+		case !h:
+		case len(others[lock]) > 0:
+			held = append(held, fmt.Sprintf("%s (held by %s)", lock, strings.Join(others[lock], "; ")))
+		default:
+			held = append(held, lock+" (held by a process not visible in /proc: another pid namespace?)")
+		}
+	}
+	return held, nil
 }

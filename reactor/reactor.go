@@ -228,10 +228,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// childEnv is the environment of a program run from versionDir.
+// childEnv is the environment of a program run from versionDir, marked as
+// this vigil's (process.MarkEnv): a node that outlives a vigil killed before
+// it was recorded in vigil.procs is then still known for ours by the next
+// vigil (EndUnrecorded).
 func (r *reactor) childEnv(versionDir string) []string {
-	if r.cfg.Env == nil {
-		return nil
+	env := r.cfg.Env
+	if env == nil {
+		env = os.Environ()
 	}
-	return r.l.ChildEnv(versionDir, r.cfg.Env)
+	return process.MarkEnv(r.l.ChildEnv(versionDir, env))
 }
