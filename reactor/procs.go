@@ -136,29 +136,11 @@ func EndLeftovers(ctx context.Context, l home.Layout, grace time.Duration, log *
 		// ended every process it named.
 		log.Warn("process record unreadable; ignoring it", "path", path, "err", err)
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	for _, e := range f.Procs {
-		wg.Go(func() {
-			res, err := process.EndStray(ctx, e.Ident, grace)
-			switch {
-			case err != nil:
-				err = fmt.Errorf("end %s (pid %d) left by an earlier vigil: %w", e.Role, e.Pid, err)
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			case res.NotOurs:
-				log.Info("recorded pid runs another process now; left alone", "role", e.Role, "pid", e.Pid)
-			case len(res.Pids) > 0:
-				log.Warn("ended a process left running by an earlier vigil", "role", e.Role, "pid", e.Pid, "pids", res.Pids, "killed", res.Killed, "grace", grace)
-			}
-		})
+	strays := make([]stray, len(f.Procs))
+	for i, e := range f.Procs {
+		strays[i] = stray{e.Ident, e.Role}
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := endStrays(ctx, strays, grace, log); err != nil {
 		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -203,26 +185,11 @@ func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace tim
 			others[lock] = append(others[lock], fmt.Sprintf("pid %d %s: %s", h.Pid, h.Exe, why))
 		}
 	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
+	strays := make([]stray, 0, len(orphans))
 	for _, o := range orphans {
-		wg.Go(func() {
-			res, err := process.EndStray(ctx, o.id, grace)
-			switch {
-			case err != nil:
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("end unrecorded pid %d (%s) left by an earlier vigil: %w", o.id.Pid, o.exe, err))
-				mu.Unlock()
-			case len(res.Pids) > 0:
-				log.Warn("ended an unrecorded process left running by an earlier vigil", "pid", o.id.Pid, "exe", o.exe, "pids", res.Pids, "killed", res.Killed, "grace", grace)
-			}
-		})
+		strays = append(strays, stray{o.id, "unrecorded " + o.exe})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := endStrays(ctx, strays, grace, log); err != nil {
 		return nil, err
 	}
 	// Looked at again: a lock is free now only if what held it was ended.
@@ -241,4 +208,37 @@ func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace tim
 		}
 	}
 	return held, nil
+}
+
+// stray is a process an earlier vigil left running, and what it was.
+type stray struct {
+	id   process.Ident
+	role string
+}
+
+// endStrays ends them all at once (each may take the whole grace) and
+// returns once all are gone.
+func endStrays(ctx context.Context, strays []stray, grace time.Duration, log *slog.Logger) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, st := range strays {
+		wg.Go(func() {
+			res, err := process.EndStray(ctx, st.id, grace)
+			switch {
+			case err != nil:
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("end %s (pid %d) left by an earlier vigil: %w", st.role, st.id.Pid, err))
+				mu.Unlock()
+			case res.NotOurs:
+				log.Info("recorded pid runs another process now; left alone", "role", st.role, "pid", st.id.Pid)
+			case len(res.Pids) > 0:
+				log.Warn("ended a process left running by an earlier vigil", "role", st.role, "pid", st.id.Pid, "pids", res.Pids, "killed", res.Killed, "grace", grace)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

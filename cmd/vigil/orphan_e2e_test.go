@@ -86,12 +86,12 @@ func TestE2EUnrecordedLeftoverEnded(t *testing.T) {
 		t.Fatalf("the old node %d still runs", old)
 	}
 	h.assertOrder(startLine("genesis"), "genesis got TERM", startLine("genesis"))
-	ended := v.recordIndex("ended an unrecorded process left running by an earlier vigil")
+	ended := v.recordIndex("ended a process left running by an earlier vigil")
 	if ended < 0 {
-		t.Fatal("vigil logged no \"ended an unrecorded process left running by an earlier vigil\"")
+		t.Fatal("vigil logged no \"ended a process left running by an earlier vigil\"")
 	}
 	r := v.records()[ended]
-	if r["pid"] != float64(old) || r["killed"] != true || r["exe"] != h.root("genesis", "bin", daemonName) {
+	if r["pid"] != float64(old) || r["killed"] != true || r["role"] != "unrecorded "+h.root("genesis", "bin", daemonName) {
 		t.Errorf("record %v: want pid %d, its exe, killed after the grace", r, old)
 	}
 	if started := v.recordIndex("app started"); started < ended {
