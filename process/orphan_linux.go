@@ -17,26 +17,30 @@ import (
 
 var self struct {
 	once sync.Once
-	mark string
+	id   string // "<pid>:<start>:<boot id>"
 }
 
-// supervisorMark is this vigil's SupervisorEnv value; "" when /proc cannot
-// tell its start time.
-func supervisorMark() string {
+// supervisorMark is this vigil's SupervisorEnv value for home; "" when /proc
+// cannot tell its start time.
+func supervisorMark(home string) string {
 	self.once.Do(func() {
 		st, err := readStat(os.Getpid())
 		if err == nil && bootID() != "" {
-			self.mark = fmt.Sprintf("%d:%d:%s", os.Getpid(), st.start, bootID())
+			self.id = fmt.Sprintf("%d:%d:%s", os.Getpid(), st.start, bootID())
 		}
 	})
-	return self.mark
+	if self.id == "" {
+		return ""
+	}
+	return self.id + ":" + home
 }
 
 // MarkEnv returns env (nil: this process's own environment, as Spec.Env
-// means) with SupervisorEnv naming this process, replacing any value it had.
-// env itself is never modified. Without /proc it returns env unchanged.
-func MarkEnv(env []string) []string {
-	mark := supervisorMark()
+// means) with SupervisorEnv naming this process as the vigil of home (an
+// absolute path), replacing any value it had. env itself is never modified.
+// Without /proc it returns env unchanged.
+func MarkEnv(env []string, home string) []string {
+	mark := supervisorMark(home)
 	if mark == "" {
 		return env
 	}
@@ -92,18 +96,20 @@ func Holders(path string) ([]Holder, error) {
 	return out, nil
 }
 
-// OrphanOf decides whether pid is a process that a vigil of the home whose
-// cosmovisor/ folder is root started, and that outlived that vigil: its
+// OrphanOf decides whether pid is a process that a vigil of home (the
+// absolute $DAEMON_HOME) started, and that outlived that vigil: its
 // environment carries SupervisorEnv, the vigil it names is gone (no live
-// process with that pid and start time, or it names another boot), and its
-// executable lies under root/genesis/ or root/upgrades/. Only such a process
-// may be ended without a record (vigil.procs) naming it: a node an operator
-// started by hand has no marker, and the child of a live vigil is that
-// vigil's. The Ident returned (with the group when the process leads one, as
-// a node started with Spec.OwnGroup does) is for EndStray, whose start-time
-// check covers a pid reused after this decision. reason tells why it is not
-// an orphan, for the log.
-func OrphanOf(pid int, root string) (id Ident, orphan bool, reason string, err error) {
+// process with that pid and start time, or it names another boot), and the
+// mark names home, or, in the older form that names no home, its executable
+// lies under home's cosmovisor/genesis/ or cosmovisor/upgrades/. Only such a
+// process may be ended without a record (vigil.procs) naming it: a node an
+// operator started by hand has no marker, the child of a live vigil is that
+// vigil's, and that of another home's vigil is that home's. The Ident
+// returned (with the group when the process leads one, as a node started
+// with Spec.OwnGroup does) is for EndStray, whose start-time check covers a
+// pid reused after this decision. reason tells why it is not an orphan, for
+// the log.
+func OrphanOf(pid int, home string) (id Ident, orphan bool, reason string, err error) {
 	st, err := readStat(pid)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Ident{}, false, "gone", nil
@@ -115,38 +121,113 @@ func OrphanOf(pid int, root string) (id Ident, orphan bool, reason string, err e
 	if err != nil {
 		return Ident{}, false, "", fmt.Errorf("process: environment of %d: %w", pid, err)
 	}
-	mark, ok := "", false
-	for kv := range bytes.SplitSeq(env, []byte{0}) {
-		if v, found := bytes.CutPrefix(kv, []byte(SupervisorEnv+"=")); found {
-			mark, ok = string(v), true // the last one counts, as for getenv
-		}
-	}
+	v, ok := markIn(env)
 	if !ok {
 		return Ident{}, false, "not started by vigil (no " + SupervisorEnv + " in its environment)", nil
 	}
-	if alive, err := supervisorAlive(mark); err != nil || alive {
-		if err != nil {
-			return Ident{}, false, "", fmt.Errorf("process: %s of %d: %w", SupervisorEnv, pid, err)
-		}
-		return Ident{}, false, "its vigil still runs (" + SupervisorEnv + "=" + mark + ")", nil
+	m, err := parseMark(v)
+	if err != nil {
+		return Ident{}, false, "", fmt.Errorf("process: %s of %d: %w", SupervisorEnv, pid, err)
 	}
 	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	if err != nil {
 		return Ident{}, false, "", fmt.Errorf("process: executable of %d: %w", pid, err)
 	}
-	if !underVersions(exe, root) {
-		return Ident{}, false, "its executable " + exe + " is not under " + root, nil
+	if left, why, err := m.leftBehind(home, exe); err != nil || !left {
+		if err != nil {
+			return Ident{}, false, "", fmt.Errorf("process: %s of %d: %w", SupervisorEnv, pid, err)
+		}
+		return Ident{}, false, why, nil
 	}
 	// Read again: the environment and executable read above must be of the
 	// process whose start time the Ident carries.
 	if again, err := readStat(pid); err != nil || again.start != st.start {
 		return Ident{}, false, "gone", nil
 	}
-	id = Ident{Pid: pid, Start: st.start, Sid: st.sid, Boot: bootID()}
+	return st.ident(pid), true, "", nil
+}
+
+// ident is the Ident of pid, whose stat st is, with its group when it leads
+// one.
+func (st procInfo) ident(pid int) Ident {
+	id := Ident{Pid: pid, Start: st.start, Sid: st.sid, Boot: bootID()}
 	if st.pgrp == pid {
 		id.Pgid = pid
 	}
-	return id, true, "", nil
+	return id
+}
+
+// markIn returns the SupervisorEnv value in env, a /proc/<pid>/environ.
+func markIn(env []byte) (string, bool) {
+	mark, ok := "", false
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		if v, found := bytes.CutPrefix(kv, []byte(SupervisorEnv+"=")); found {
+			mark, ok = string(v), true // the last one counts, as for a shell
+		}
+	}
+	return mark, ok
+}
+
+// mark is a parsed SupervisorEnv value.
+type mark struct {
+	raw   string
+	pid   int
+	start uint64
+	boot  string
+	home  string // "" in the older three-field form, which names no home
+}
+
+func parseMark(v string) (mark, error) {
+	f := strings.SplitN(v, ":", 4) // the home, last, may hold ':' itself
+	if len(f) < 3 {
+		return mark{}, fmt.Errorf("malformed %q", v)
+	}
+	m := mark{raw: v, boot: f[2]}
+	var err error
+	if m.pid, err = strconv.Atoi(f[0]); err != nil {
+		return mark{}, fmt.Errorf("malformed pid in %q: %w", v, err)
+	}
+	if m.start, err = strconv.ParseUint(f[1], 10, 64); err != nil {
+		return mark{}, fmt.Errorf("malformed start time in %q: %w", v, err)
+	}
+	if len(f) == 4 {
+		if !filepath.IsAbs(f[3]) {
+			return mark{}, fmt.Errorf("malformed home in %q: not absolute", v)
+		}
+		m.home = f[3]
+	}
+	return m, nil
+}
+
+// leftBehind decides whether a process carrying m, running exe, is one a
+// vigil of home left behind; why tells why not.
+func (m mark) leftBehind(home, exe string) (left bool, why string, err error) {
+	if m.home != "" && !sameDir(m.home, home) {
+		return false, "its vigil is of another home (" + SupervisorEnv + "=" + m.raw + ")", nil
+	}
+	if alive, err := m.alive(); err != nil || alive {
+		return false, "its vigil still runs (" + SupervisorEnv + "=" + m.raw + ")", err
+	}
+	root := filepath.Join(home, "cosmovisor")
+	if m.home == "" && !underVersions(exe, root) {
+		return false, "its executable " + exe + " is not under " + root + " (and its " + SupervisorEnv + " names no home)", nil
+	}
+	return true, "", nil
+}
+
+// sameDir reports whether a and b name the same directory: the same path, or
+// the same inode reached another way (a symlink, a bind mount), as a home
+// given another spelling to the next vigil is.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // readEnviron reads /proc/<pid>/environ. Right after an execve the kernel
@@ -163,32 +244,19 @@ func readEnviron(pid int) ([]byte, error) {
 	}
 }
 
-// supervisorAlive reports whether the vigil a SupervisorEnv value names
-// still runs.
-func supervisorAlive(mark string) (bool, error) {
-	f := strings.SplitN(mark, ":", 3)
-	if len(f) != 3 {
-		return false, fmt.Errorf("malformed %q", mark)
-	}
-	pid, err := strconv.Atoi(f[0])
-	if err != nil {
-		return false, fmt.Errorf("malformed pid in %q: %w", mark, err)
-	}
-	start, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return false, fmt.Errorf("malformed start time in %q: %w", mark, err)
-	}
-	if f[2] != bootID() {
+// alive reports whether the vigil m names still runs.
+func (m mark) alive() (bool, error) {
+	if m.boot != bootID() {
 		return false, nil // another boot: that vigil died with it
 	}
-	st, err := readStat(pid)
+	st, err := readStat(m.pid)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case err != nil:
 		return false, err
 	}
-	return st.start == start && !st.gone(), nil
+	return st.start == m.start && !st.gone(), nil
 }
 
 // underVersions reports whether exe (a /proc/<pid>/exe target: resolved, with

@@ -147,8 +147,8 @@ func deadMark(t *testing.T) string {
 }
 
 func TestOrphanOf(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "cosmovisor")
-	nodeBin := filepath.Join(root, "genesis", "bin", "app")
+	home := t.TempDir()
+	nodeBin := filepath.Join(home, "cosmovisor", "genesis", "bin", "app")
 	installCopy(t, nodeBin)
 	self, err := readStat(os.Getpid())
 	if err != nil {
@@ -156,6 +156,11 @@ func TestOrphanOf(t *testing.T) {
 	}
 	live := fmt.Sprintf("%d:%d:%s", os.Getpid(), self.start, bootID())
 	dead := deadMark(t)
+	// A home spelled another way (a symlink to it) is the same home.
+	alias := filepath.Join(t.TempDir(), "alias")
+	if err := os.Symlink(home, alias); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		bin      string // "" = the test binary where go test put it
@@ -171,6 +176,10 @@ func TestOrphanOf(t *testing.T) {
 		{"live pid, other start time", nodeBin, fmt.Sprintf("%d:%d:%s", os.Getpid(), self.start+1, bootID()), false, true, ""},
 		{"no mark", nodeBin, "", false, false, "not started by vigil"},
 		{"outside cosmovisor", "", dead, false, false, "not under"},
+		{"dead vigil of this home, outside cosmovisor", "", dead + ":" + home, false, true, ""},
+		{"dead vigil of this home by another path", "", dead + ":" + alias, false, true, ""},
+		{"dead vigil of another home", nodeBin, dead + ":" + t.TempDir(), false, false, "another home"},
+		{"live vigil of this home", nodeBin, live + ":" + home, false, false, "still runs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := helperSpec(t, "sleep")
@@ -182,7 +191,7 @@ func TestOrphanOf(t *testing.T) {
 			}
 			spec.OwnGroup = tc.ownGroup
 			c := startChild(t, spec)
-			id, orphan, why, err := OrphanOf(c.Pid(), root)
+			id, orphan, why, err := OrphanOf(c.Pid(), home)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,12 +219,13 @@ func TestOrphanOf(t *testing.T) {
 
 func TestMarkEnv(t *testing.T) {
 	env := []string{"A=1", SupervisorEnv + "=1:2:old", "B=2"}
-	got := MarkEnv(env)
+	const home = "/srv/node:a" // a ':' in the home stays in its last field
+	got := MarkEnv(env, home)
 	self, err := readStat(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"A=1", "B=2", fmt.Sprintf("%s=%d:%d:%s", SupervisorEnv, os.Getpid(), self.start, bootID())}
+	want := []string{"A=1", "B=2", fmt.Sprintf("%s=%d:%d:%s:%s", SupervisorEnv, os.Getpid(), self.start, bootID(), home)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("MarkEnv = %q, want %q", got, want)
 	}
@@ -223,11 +233,37 @@ func TestMarkEnv(t *testing.T) {
 		t.Error("MarkEnv modified its argument")
 	}
 	// nil is this process's own environment, marked.
-	if got := MarkEnv(nil); len(got) != len(os.Environ())+1 || got[len(got)-1] != want[2] {
+	if got := MarkEnv(nil, home); len(got) != len(os.Environ())+1 || got[len(got)-1] != want[2] {
 		t.Errorf("MarkEnv(nil) = %q", got)
 	}
+	m, err := parseMark(strings.TrimPrefix(want[2], SupervisorEnv+"="))
+	if err != nil || m.pid != os.Getpid() || m.start != self.start || m.boot != bootID() || m.home != home {
+		t.Fatalf("parseMark(own mark) = %+v, %v", m, err)
+	}
 	// A live vigil's child is not an orphan: this process is that vigil.
-	if alive, err := supervisorAlive(strings.TrimPrefix(want[2], SupervisorEnv+"=")); err != nil || !alive {
+	if alive, err := m.alive(); err != nil || !alive {
 		t.Errorf("own mark: alive %v, %v", alive, err)
+	}
+}
+
+func TestParseMark(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		home string
+		bad  bool
+	}{
+		{"12:34:boot", "", false}, // the older form: no home
+		{"12:34:boot:/a/b", "/a/b", false},
+		{"12:34:boot:/a:b:c", "/a:b:c", false},
+		{"12:34:boot:relative", "", true},
+		{"12:34:boot:", "", true},
+		{"12:34", "", true},
+		{"x:34:boot", "", true},
+		{"12:y:boot", "", true},
+	} {
+		m, err := parseMark(tc.in)
+		if (err != nil) != tc.bad || (!tc.bad && (m.home != tc.home || m.pid != 12 || m.start != 34 || m.boot != "boot")) {
+			t.Errorf("parseMark(%q) = %+v, %v", tc.in, m, err)
+		}
 	}
 }

@@ -21,6 +21,9 @@ import (
 // Helper modes for Run, Output and the reaper (see runHelper).
 func runMoreHelpers(mode string, args []string) int {
 	switch mode {
+	case "escape": // escape PIDFILE: a "sleep" child that called setsid; wait to be killed
+		return escape(args[0])
+
 	case "say": // say TEXT N: TEXT on stdout, "err:" TEXT on stderr, exit N
 		n, err := strconv.Atoi(args[1])
 		if err != nil {

@@ -19,7 +19,7 @@ func EndStray(context.Context, Ident, time.Duration) (StrayResult, error) {
 
 // MarkEnv returns env unchanged: without /proc no later vigil could read
 // the mark.
-func MarkEnv(env []string) []string { return env }
+func MarkEnv(env []string, _ string) []string { return env }
 
 // Holders is Linux-only: it needs /proc.
 func Holders(string) ([]Holder, error) {
@@ -30,3 +30,6 @@ func Holders(string) ([]Holder, error) {
 func OrphanOf(int, string) (Ident, bool, string, error) {
 	return Ident{}, false, "unsupported on this system", nil
 }
+
+// MarkedOrphans is Linux-only: it needs /proc; nothing is ever found here.
+func MarkedOrphans(string) ([]Orphan, error) { return nil, nil }

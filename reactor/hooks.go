@@ -31,7 +31,7 @@ func (r *reactor) customPreupgrade(ctx context.Context, p plan.Plan) error {
 	if _, err := home.CheckBinary(script); err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE: %w", err)
 	}
-	out, exit, err := r.runHook(ctx, r.l.Home, process.MarkEnv(r.cfg.Env), script, p.Name, strconv.FormatInt(p.Height, 10))
+	out, exit, err := r.runHook(ctx, r.l.Home, process.MarkEnv(r.cfg.Env, r.l.Home), script, p.Name, strconv.FormatInt(p.Height, 10))
 	if err != nil {
 		return fmt.Errorf("COSMOVISOR_CUSTOM_PREUPGRADE %s: %w", script, err)
 	}

@@ -152,8 +152,8 @@ func EndLeftovers(ctx context.Context, l home.Layout, grace time.Duration, log *
 // EndUnrecorded deals with the database LOCKs (locks, from backup.NodeLocks)
 // still held after EndLeftovers. A vigil killed between the node's fork and
 // the write of its record leaves a node that no record names; it carries
-// this home's vigil mark (process.SupervisorEnv) of a vigil now gone and runs
-// a binary from this home's cosmovisor/ (process.OrphanOf). Such holders are
+// the mark (process.SupervisorEnv) of a vigil of this home now gone
+// (process.OrphanOf). Such holders are
 // ended as a recorded leftover is (SIGTERM, SIGKILL after grace), and
 // EndUnrecorded returns once they are gone. Any other holder (a node an
 // operator started by hand) is never signalled: the LOCKs still held are
@@ -172,7 +172,7 @@ func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace tim
 			return nil, fmt.Errorf("find the processes holding %s: %w", lock, err)
 		}
 		for _, h := range hs {
-			id, isOrphan, why, err := process.OrphanOf(h.Pid, l.Root())
+			id, isOrphan, why, err := process.OrphanOf(h.Pid, l.Home)
 			if err != nil {
 				return nil, fmt.Errorf("examine pid %d holding %s: %w", h.Pid, lock, err)
 			}
@@ -208,6 +208,42 @@ func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace tim
 		}
 	}
 	return held, nil
+}
+
+// EndMarked ends what the records and the database LOCKs did not name but an
+// earlier vigil of this home left running: every process that carries the
+// mark (process.SupervisorEnv) of a vigil of this home that is gone
+// (process.MarkedOrphans), such as a hook's child that called setsid and so
+// left the group the record named, or a hook the killed vigil forked and
+// never recorded. Each is logged and ended as a recorded leftover is
+// (SIGTERM, SIGKILL after grace; all at once). Call it with the run lock
+// held, after EndLeftovers and EndUnrecorded, before Run.
+//
+// /proc is scanned again after each round that ended something, at most
+// rounds times: a process forked by one of them between the scan and its
+// SIGTERM carries the mark too but was not seen (one forked into the group
+// of a group leader found is ended with that group).
+func EndMarked(ctx context.Context, l home.Layout, grace time.Duration, log *slog.Logger) error {
+	const rounds = 3
+	for range rounds {
+		found, err := process.MarkedOrphans(l.Home)
+		if err != nil {
+			return fmt.Errorf("find the processes an earlier vigil left: %w", err)
+		}
+		if len(found) == 0 {
+			return nil
+		}
+		strays := make([]stray, 0, len(found))
+		for _, o := range found {
+			log.Warn("a process no record names carries the mark of an earlier vigil of this home, which was killed; ending it",
+				"pid", o.Pid, "exe", o.Exe, "pgid", o.Pgid, "mark", o.Mark)
+			strays = append(strays, stray{o.Ident, "marked " + o.Exe})
+		}
+		if err := endStrays(ctx, strays, grace, log); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stray is a process an earlier vigil left running, and what it was.

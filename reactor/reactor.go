@@ -230,12 +230,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // childEnv is the environment of a program run from versionDir, marked as
 // this vigil's (process.MarkEnv): a node that outlives a vigil killed before
-// it was recorded in vigil.procs is then still known for ours by the next
-// vigil (EndUnrecorded).
+// it was recorded in vigil.procs, or a descendant that left its group, is
+// then still known for ours by the next vigil (EndUnrecorded, EndMarked).
 func (r *reactor) childEnv(versionDir string) []string {
 	env := r.cfg.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	return process.MarkEnv(r.l.ChildEnv(versionDir, env))
+	return process.MarkEnv(r.l.ChildEnv(versionDir, env), r.l.Home)
 }
