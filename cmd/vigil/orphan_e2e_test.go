@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +21,8 @@ import (
 // The test stands in for the dead vigil: it starts the node itself, from the home's
 // cosmovisor/genesis/bin, with or without the mark.
 
-// markOf is the VIGIL_SUPERVISOR value naming pid as the vigil (its start time from /proc).
+// markOf is the VIGIL_SUPERVISOR value naming pid as the vigil (its start time from /proc), in
+// the older three-field form, which names no home.
 func markOf(t *testing.T, pid int) string {
 	t.Helper()
 	f, ok := testutil.ProcStat(pid)
@@ -97,7 +99,7 @@ func TestE2EUnrecordedLeftoverEnded(t *testing.T) {
 	if started := v.recordIndex("app started"); started < ended {
 		t.Errorf("vigil log: app started at %d, before the old node was ended (%d)", started, ended)
 	}
-	want := "genesis env " + process.SupervisorEnv + "=" + markOf(t, v.cmd.Process.Pid)
+	want := "genesis env " + process.SupervisorEnv + "=" + markOf(t, v.cmd.Process.Pid) + ":" + h.dir
 	if h.countLog(want) != 1 {
 		t.Errorf("the new node's environment: want %q in the fake's log, got %q", want, h.logPrefixed("genesis env"))
 	}
@@ -142,4 +144,67 @@ func TestE2EUnmarkedHolderRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// escapeHook is a COSMOVISOR_CUSTOM_PREUPGRADE script whose work escapes: setsid puts it in a
+// session and group of its own, out of the hook's group that vigil.procs names, yet it inherits
+// the hook's environment, vigil's mark included. Then the hook waits, so a kill lands while it
+// runs.
+const escapeHook = `#!/bin/sh
+setsid sh -c 'echo "escaped pid $$" >> fakeapp.log; exec sleep 300' &
+echo "hook waiting" >> fakeapp.log
+sleep 300
+`
+
+// TestE2EEscapedHookChildEnded: vigil is SIGKILLed while the custom pre-upgrade runs; the hook's
+// child that called setsid is found by no record and no group, only by the mark of this home's
+// dead vigil. The next vigil ends it (logged with role "marked <exe>") before it runs the hook
+// again, then applies the upgrade as usual.
+func TestE2EEscapedHookChildEnded(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": obj{"halt": haltCfg("inplace", "stay")}, "v2": obj{"term_exit_code": v2TermCode}})
+	h.writeHook("pre.sh", escapeHook)
+	env := []string{"UNSAFE_SKIP_BACKUP=true", "DAEMON_SHUTDOWN_GRACE=500ms", "COSMOVISOR_CUSTOM_PREUPGRADE=hooks/pre.sh"}
+	v1 := h.start(append([]string{"run"}, nodeArgs...), env...)
+	const prefix = "escaped pid "
+	v1.waitFor("the hook's escaped child", func() bool { return len(h.logPrefixed(prefix)) == 1 && h.countLog("hook waiting") == 1 })
+	escaped, err := strconv.Atoi(strings.TrimPrefix(h.logPrefixed(prefix)[0], prefix))
+	must(t, err)
+	t.Cleanup(func() {
+		if pidAlive(escaped) {
+			syscall.Kill(escaped, syscall.SIGKILL)
+		}
+	})
+	if f, ok := testutil.ProcStat(escaped); !ok || len(f) < 4 || f[3] != strconv.Itoa(escaped) {
+		t.Fatalf("/proc/%d/stat %q: want it in a session of its own", escaped, f)
+	}
+	v1.killVigil()
+	time.Sleep(200 * time.Millisecond) // the parent-death SIGTERM ends the hook, not its escaped child
+	if !pidAlive(escaped) {
+		t.Fatalf("the escaped child %d died with vigil; the test needs it to linger", escaped)
+	}
+	h.assertCurrent("genesis")
+	h.writeHook("pre.sh", "#!/bin/sh\necho 'hook ran again' >> fakeapp.log\n")
+
+	v2 := h.start(append([]string{"run"}, nodeArgs...), env...)
+	v2.waitLog(startLine("v2"))
+	if pidAlive(escaped) {
+		t.Fatalf("the escaped child %d still runs", escaped)
+	}
+	i := slices.IndexFunc(v2.records(), func(r map[string]any) bool {
+		role, _ := r["role"].(string)
+		return r["msg"] == "ended a process left running by an earlier vigil" && strings.HasPrefix(role, "marked ")
+	})
+	if i < 0 {
+		t.Fatalf("vigil logged no end of a marked process:\n%s", v2.stderrText())
+	}
+	if r := v2.records()[i]; r["pid"] != float64(escaped) {
+		t.Errorf("record %v: want pid %d", r, escaped)
+	}
+	if w := v2.recordIndex("a process no record names carries the mark of an earlier vigil of this home, which was killed; ending it"); w < 0 || w > i {
+		t.Errorf("no warning before the end of the marked process (%d, %d)", w, i)
+	}
+	h.assertOrder("hook waiting", "hook ran again", startLine("v2"))
+	h.assertCurrent("upgrades/v2")
+	v2.stopWant(v2TermCode)
 }
