@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/home"
 	"github.com/vigilhq/vigil/internal/atomicfile"
-	"github.com/vigilhq/vigil/internal/runlock"
 	"github.com/vigilhq/vigil/process"
 )
 
@@ -149,65 +149,52 @@ func EndLeftovers(ctx context.Context, l home.Layout, grace time.Duration, log *
 	return nil
 }
 
-// EndUnrecorded deals with the database LOCKs (locks, from backup.NodeLocks)
-// still held after EndLeftovers. A vigil killed between the node's fork and
-// the write of its record leaves a node that no record names; it carries
-// the mark (process.SupervisorEnv) of a vigil of this home now gone
-// (process.OrphanOf). Such holders are
-// ended as a recorded leftover is (SIGTERM, SIGKILL after grace), and
-// EndUnrecorded returns once they are gone. Any other holder (a node an
-// operator started by hand) is never signalled: the LOCKs still held are
-// returned, each naming its holders by pid and executable, for the caller
-// to refuse to start. Call it with the run lock held, before Run.
-func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace time.Duration, log *slog.Logger) ([]string, error) {
-	type orphan struct {
-		id  process.Ident
-		exe string
+// Reclaim makes the home this vigil's before it starts anything: it ends
+// what an earlier vigil of this home, killed, left running (EndLeftovers for
+// what its record names, EndMarked for what carries its mark: a node forked
+// but not yet recorded, a hook's child that left its group), then refuses to
+// go on while a database LOCK under data/ is still held, naming the holders:
+// a second node would share the database, and a backup or switch would run
+// under the first. A node an operator started by hand is never signalled.
+// Call it with the run lock held, before Run.
+func Reclaim(ctx context.Context, l home.Layout, grace time.Duration, log *slog.Logger) error {
+	if err := EndLeftovers(ctx, l, grace, log); err != nil {
+		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
 	}
-	orphans := map[int]orphan{}
-	others := map[string][]string{} // lock → its holders not ended, described
-	for _, lock := range locks {
-		hs, err := process.Holders(lock)
-		if err != nil {
-			return nil, fmt.Errorf("find the processes holding %s: %w", lock, err)
+	if err := EndMarked(ctx, l, grace, log); err != nil {
+		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
+	}
+	held, err := backup.NodeLocks(l.DataDir())
+	if err != nil {
+		return fmt.Errorf("check the database locks: %w", err)
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	for i, lock := range held {
+		held[i] = lock + " (held by " + holders(lock, l.Home) + ")"
+	}
+	return fmt.Errorf("a process holds %s: a node is already running on this home outside vigil; stop it first (vigil will not start a second node on the same database)", strings.Join(held, ", "))
+}
+
+// holders names the processes that hold lock, and why none is vigil's.
+func holders(lock, home string) string {
+	hs, err := process.Holders(lock)
+	if err != nil {
+		return fmt.Sprintf("a process that cannot be named: %v", err)
+	}
+	var ds []string
+	for _, h := range hs {
+		d := fmt.Sprintf("pid %d %s", h.Pid, h.Exe)
+		if _, _, why, err := process.OrphanOf(h.Pid, home); err == nil && why != "" {
+			d += ": " + why
 		}
-		for _, h := range hs {
-			id, isOrphan, why, err := process.OrphanOf(h.Pid, l.Home)
-			if err != nil {
-				return nil, fmt.Errorf("examine pid %d holding %s: %w", h.Pid, lock, err)
-			}
-			if isOrphan {
-				log.Warn("a process no record names holds the database: an earlier vigil of this home started it and was killed before recording it; ending it",
-					"pid", h.Pid, "exe", h.Exe, "lock", lock)
-				orphans[h.Pid] = orphan{id, h.Exe}
-				continue
-			}
-			others[lock] = append(others[lock], fmt.Sprintf("pid %d %s: %s", h.Pid, h.Exe, why))
-		}
+		ds = append(ds, d)
 	}
-	strays := make([]stray, 0, len(orphans))
-	for _, o := range orphans {
-		strays = append(strays, stray{o.id, "unrecorded " + o.exe})
+	if len(ds) == 0 {
+		return "a process not visible in /proc: another pid namespace?"
 	}
-	if err := endStrays(ctx, strays, grace, log); err != nil {
-		return nil, err
-	}
-	// Looked at again: a lock is free now only if what held it was ended.
-	var held []string
-	for _, lock := range locks {
-		h, err := runlock.Held(lock)
-		if err != nil {
-			return nil, fmt.Errorf("check %s: %w", lock, err)
-		}
-		switch {
-		case !h:
-		case len(others[lock]) > 0:
-			held = append(held, fmt.Sprintf("%s (held by %s)", lock, strings.Join(others[lock], "; ")))
-		default:
-			held = append(held, lock+" (held by a process not visible in /proc: another pid namespace?)")
-		}
-	}
-	return held, nil
+	return strings.Join(ds, "; ")
 }
 
 // EndMarked ends what the records and the database LOCKs did not name but an
@@ -217,7 +204,7 @@ func EndUnrecorded(ctx context.Context, l home.Layout, locks []string, grace tim
 // left the group the record named, or a hook the killed vigil forked and
 // never recorded. Each is logged and ended as a recorded leftover is
 // (SIGTERM, SIGKILL after grace; all at once). Call it with the run lock
-// held, after EndLeftovers and EndUnrecorded, before Run.
+// held, after EndLeftovers, before Run (Reclaim).
 //
 // /proc is scanned again after each round that ended something, at most
 // rounds times: a process forked by one of them between the scan and its

@@ -231,7 +231,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // childEnv is the environment of a program run from versionDir, marked as
 // this vigil's (process.MarkEnv): a node that outlives a vigil killed before
 // it was recorded in vigil.procs, or a descendant that left its group, is
-// then still known for ours by the next vigil (EndUnrecorded, EndMarked).
+// then still known for ours by the next vigil (Reclaim).
 func (r *reactor) childEnv(versionDir string) []string {
 	env := r.cfg.Env
 	if env == nil {

@@ -14,14 +14,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vigilhq/vigil/backup"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/internal/runlock"
-	"github.com/vigilhq/vigil/reactor"
 )
 
 // newDataBackup is the reactor's Backuper as the settings ask for it.
@@ -150,37 +148,6 @@ func backupRestore(cfg config.Config, name string, w io.Writer, log *slog.Logger
 			"  replace %s first if that binary was the problem.\n"+
 			"  To stay on %s instead, delete %s before starting: the node will halt at height %d again unless the chain skips that upgrade.\n",
 			info, p.Name, p.Height, cur, r.PendingBin, cur, info, p.Height)
-	}
-	return nil
-}
-
-// endLeftovers runs with the run lock held, before the reactor: it ends the
-// node and hooks a killed vigil of this home left running (recorded in
-// cosmovisor/vigil.procs), then those no record names but that carry the
-// mark of a dead vigil of this home (reactor.EndUnrecorded for the database
-// LOCKs' holders, reactor.EndMarked for any other process, a hook's child
-// that left its group), then, as a safety net for the rest (a node started
-// by hand), refuses to go on while a database LOCK under data/ is held: a
-// second node would share the database, and a backup or switch would run
-// under the first.
-func endLeftovers(cfg config.Config, log *slog.Logger) error {
-	if err := reactor.EndLeftovers(context.Background(), cfg.Layout(), cfg.ShutdownGrace, log); err != nil {
-		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
-	}
-	held, err := backup.NodeLocks(cfg.DataDir())
-	if err != nil {
-		return fmt.Errorf("check the database locks: %w", err)
-	}
-	if len(held) > 0 {
-		if held, err = reactor.EndUnrecorded(context.Background(), cfg.Layout(), held, cfg.ShutdownGrace, log); err != nil {
-			return fmt.Errorf("cannot stop what an earlier vigil left running unrecorded: %w", err)
-		}
-	}
-	if err := reactor.EndMarked(context.Background(), cfg.Layout(), cfg.ShutdownGrace, log); err != nil {
-		return fmt.Errorf("cannot stop what an earlier vigil left running: %w", err)
-	}
-	if len(held) > 0 {
-		return fmt.Errorf("a process holds %s: a node is already running on this home outside vigil; stop it first (vigil will not start a second node on the same database)", strings.Join(held, ", "))
 	}
 	return nil
 }

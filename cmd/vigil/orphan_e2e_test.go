@@ -93,7 +93,7 @@ func TestE2EUnrecordedLeftoverEnded(t *testing.T) {
 		t.Fatal("vigil logged no \"ended a process left running by an earlier vigil\"")
 	}
 	r := v.records()[ended]
-	if r["pid"] != float64(old) || r["killed"] != true || r["role"] != "unrecorded "+h.root("genesis", "bin", daemonName) {
+	if r["pid"] != float64(old) || r["killed"] != true || r["role"] != "marked "+h.root("genesis", "bin", daemonName) {
 		t.Errorf("record %v: want pid %d, its exe, killed after the grace", r, old)
 	}
 	if started := v.recordIndex("app started"); started < ended {

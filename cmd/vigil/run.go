@@ -52,7 +52,7 @@ func runService(cfg config.Config, appArgs []string, io stdio, getenv getenvFunc
 	// Before anything starts, backs up or switches: end what a killed vigil
 	// of this home left running, and refuse to start a second node on a
 	// database that something else has open.
-	if err := endLeftovers(cfg, log); err != nil {
+	if err := reactor.Reclaim(context.Background(), cfg.Layout(), cfg.ShutdownGrace, log); err != nil {
 		return process.Exit{}, startError{err}
 	}
 	obs, err := startObserver(cfg, log) // metrics and probes (VIGIL_LISTEN), status file
