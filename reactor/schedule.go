@@ -53,10 +53,19 @@ func (r *reactor) gate() (h halt, due *plan.Plan, err error) {
 		return h, next, nil
 	case c > next.Height:
 		return h, nil, fmt.Errorf("upgrade %s is scheduled at height %d, but the node has already committed height %d: refusing to run the old binary further; remove the plan from %s or install the right binary by hand", next.Name, next.Height, c, r.l.BatchFile())
-	case h.height == 0 || next.Height <= h.height:
-		h = halt{height: next.Height, plan: next}
 	}
-	return h, nil, nil
+	return haltFor(r.cfg.HaltHeight, next), nil, nil
+}
+
+// haltFor is the halt a start needs: the next scheduled plan's height,
+// unless the operator's own halt comes first. A plan at the operator's
+// height is the plan's: the node halts there either way, and the plan is
+// applied.
+func haltFor(operator int64, next *plan.Plan) halt {
+	if next != nil && (operator == 0 || next.Height <= operator) {
+		return halt{height: next.Height, plan: next}
+	}
+	return halt{height: operator}
 }
 
 // nextScheduled is the lowest scheduled plan that is not already pending in
@@ -126,13 +135,7 @@ func (r *reactor) nodeArgs() []string {
 // (its height cannot be read then: the node holds its database).
 func (r *reactor) wantedHalt() (int64, error) {
 	next, err := r.nextScheduled()
-	if err != nil || next == nil {
-		return r.cfg.HaltHeight, err
-	}
-	if r.cfg.HaltHeight == 0 || next.Height <= r.cfg.HaltHeight {
-		return next.Height, nil
-	}
-	return r.cfg.HaltHeight, nil
+	return haltFor(r.cfg.HaltHeight, next).height, err
 }
 
 // rescheduled handles a change of the batch file while the node runs: when
