@@ -18,7 +18,7 @@ import (
 type Kind int
 
 const (
-	// AppStarted: the app was spawned. Bin, Pid, Installed.
+	// AppStarted: the app was spawned. Bin, Pid, Installed, Halt, HaltFor.
 	AppStarted Kind = iota + 1
 	// AppExited: the app exited. Exit; Expected is true when vigil stopped it (upgrade, shutdown).
 	AppExited
@@ -81,6 +81,8 @@ type Event struct {
 	Bin       string // absolute path of the app binary
 	Pid       int
 	Installed string // the upgrade `current` points at: "genesis" or the upgrade's directory name
+	Halt      int64  // the --halt-height the app runs with; 0 = none
+	HaltFor   string // the scheduled upgrade Halt is for; "" when it is the operator's own
 
 	Exit     process.Exit
 	Expected bool

@@ -74,6 +74,7 @@ func TestWriteText(t *testing.T) {
 	r.Staged = append(r.Staged, Staged{Dir: "v3", OK: false, Error: "not executable"})
 	r.Scheduled = []Scheduled{{Name: "v3", Height: 300, Dir: "v3", BinaryError: "not executable"}, {Name: "v4", Height: 400, Dir: "v4", BinaryOK: true}}
 	r.App = &observe.AppStatus{Running: true, Pid: 43, Installed: "genesis", Started: now.Add(-time.Hour), Restarts: 1,
+		HaltHeight: 300, HaltFor: "v3",
 		LastExit: &observe.Exit{Code: 143, Signal: "SIGTERM", At: now.Add(-time.Hour), Expected: true}}
 	r.LastBackup = &Backup{Path: "/h/data-backup", Strategy: "copy", Files: 3, Bytes: 3 << 20, TookSeconds: 1.5, Time: now.Add(-72 * time.Hour)}
 	var buf bytes.Buffer
@@ -90,6 +91,7 @@ func TestWriteText(t *testing.T) {
 		"staged         v2           ok",
 		"               v3           BAD: not executable",
 		"app            running, pid 43, genesis, since " + now.Add(-time.Hour).Format("2006-01-02 15:04:05 MST") + " (1h0m0s ago)",
+		"halts at       300, for the scheduled upgrade v3",
 		"restarts       1",
 		"last exit      code 143 (SIGTERM), expected, " + now.Add(-time.Hour).Format("2006-01-02 15:04:05 MST") + " (1h0m0s ago)",
 		"last backup    /h/data-backup (copy, 3 files, 3.0 MiB, took 1.5s) " + now.Add(-72*time.Hour).Format("2006-01-02 15:04:05 MST") + " (3d ago)",
@@ -105,6 +107,7 @@ func TestWriteTextScheduled(t *testing.T) {
 		want string
 	}{
 		{func(r *Report) {}, "scheduled      none\n"},
+		{func(r *Report) { r.App = &observe.AppStatus{Running: true, HaltHeight: 50} }, "halts at       50 (the operator's own halt-height)\n"},
 		{func(r *Report) { r.ScheduledError = "/h/data/upgrade-info.json.batch: invalid" }, "scheduled      UNREADABLE: /h/data/upgrade-info.json.batch: invalid\n"},
 	} {
 		r := healthy()

@@ -147,6 +147,12 @@ func (t text) app(a *observe.AppStatus) {
 	}
 	if a.Running {
 		t.line("app", "running, pid %d, %s, since %s", a.Pid, a.Installed, t.when(a.Started))
+		switch {
+		case a.HaltFor != "":
+			t.line("halts at", "%d, for the scheduled upgrade %s", a.HaltHeight, a.HaltFor)
+		case a.HaltHeight > 0:
+			t.line("halts at", "%d (the operator's own halt-height)", a.HaltHeight)
+		}
 	} else {
 		t.line("app", "not running")
 	}

@@ -70,6 +70,7 @@ type metrics struct {
 	restarts         *prom.Counter
 	exits            *prom.Vec
 	appUp            *prom.Gauge
+	halt             *prom.Gauge
 	current          *prom.Vec
 }
 
@@ -100,7 +101,7 @@ func New(opts Options) *Observer {
 		o.m.upgradesDone, o.m.upgradesFailed, o.m.upgrading, o.m.pickup,
 		o.m.backupDuration, o.m.backupBytes, o.m.backupTime,
 		o.m.downloadDuration, o.m.downloadFailures,
-		o.m.restarts, o.m.exits, o.m.appUp, o.m.current, build,
+		o.m.restarts, o.m.exits, o.m.appUp, o.m.halt, o.m.current, build,
 		// Both read their values at scrape time: no cost while idle.
 		prom.GoCollector(),
 		prom.ProcessCollector(),
@@ -138,6 +139,8 @@ func newMetrics() metrics {
 			"Exits of the app: expected (vigil stopped it), crash, or clean (status 0 on its own).", "kind"),
 		appUp: prom.NewGauge("vigil_app_up",
 			"1 while the app runs."),
+		halt: prom.NewGauge("vigil_app_halt_height",
+			"The --halt-height the app runs with: a scheduled upgrade's height or the operator's own; 0 = none."),
 		current: prom.NewGaugeVec("vigil_current_upgrade",
 			"The version the app runs: \"genesis\" or the upgrade's directory name.", "name"),
 	}
@@ -160,7 +163,9 @@ func (o *Observer) Observe(e event.Event) {
 	case event.AppStarted:
 		st.App.Running = true
 		st.App.Pid, st.App.Bin, st.App.Installed, st.App.Started = e.Pid, e.Bin, e.Installed, e.At
+		st.App.HaltHeight, st.App.HaltFor = e.Halt, e.HaltFor
 		o.m.appUp.Set(1)
+		o.m.halt.Set(float64(e.Halt))
 		if o.current != e.Installed {
 			if o.current != "" {
 				o.m.current.Delete(o.current)

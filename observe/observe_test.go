@@ -505,3 +505,25 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// The halt height the app runs with is in the status and a gauge: a
+// scheduled upgrade's, the operator's own, or none after a start without.
+func TestHaltHeight(t *testing.T) {
+	o := New(Options{})
+	for _, tc := range []struct {
+		e    event.Event
+		want float64
+		for_ string // HaltFor
+	}{
+		{event.Event{Kind: event.AppStarted, Pid: 1, Installed: "genesis", Halt: 8, HaltFor: "v2"}, 8, "v2"},
+		{event.Event{Kind: event.AppStarted, Pid: 2, Installed: "v2", Halt: 50}, 50, ""},
+		{event.Event{Kind: event.AppStarted, Pid: 3, Installed: "v2"}, 0, ""},
+	} {
+		o.Observe(tc.e)
+		wantValue(t, o, tc.want, "vigil_app_halt_height")
+		st := o.Snapshot()
+		if st.App.HaltHeight != int64(tc.want) || st.App.HaltFor != tc.for_ {
+			t.Errorf("after %+v: status app halt %d for %q, want %v for %q", tc.e, st.App.HaltHeight, st.App.HaltFor, tc.want, tc.for_)
+		}
+	}
+}

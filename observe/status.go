@@ -43,8 +43,12 @@ type AppStatus struct {
 	Bin       string    `json:"bin,omitempty"`
 	Installed string    `json:"installed,omitempty"` // "genesis" or the upgrade directory
 	Started   time.Time `json:"started,omitzero"`
-	Restarts  int       `json:"restarts"` // crash restarts since vigil started
-	LastExit  *Exit     `json:"last_exit,omitempty"`
+	// HaltHeight is the --halt-height the app runs with (0: none), for the
+	// scheduled upgrade HaltFor, or the operator's own when HaltFor is "".
+	HaltHeight int64  `json:"halt_height,omitempty"`
+	HaltFor    string `json:"halt_for,omitempty"`
+	Restarts   int    `json:"restarts"` // crash restarts since vigil started
+	LastExit   *Exit  `json:"last_exit,omitempty"`
 }
 
 // Exit is how the app last ended.

@@ -324,6 +324,10 @@ func (r *reactor) start() (*process.Child, error) {
 	if installed == "" {
 		installed = "genesis"
 	}
-	r.emit(event.Event{Kind: event.AppStarted, Bin: bin, Pid: child.Pid(), Installed: installed})
+	e := event.Event{Kind: event.AppStarted, Bin: bin, Pid: child.Pid(), Installed: installed, Halt: r.halt.height}
+	if r.halt.plan != nil {
+		e.HaltFor = r.halt.plan.Name
+	}
+	r.emit(e)
 	return child, nil
 }
