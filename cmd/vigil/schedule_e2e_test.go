@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigilhq/vigil/home"
+	"github.com/vigilhq/vigil/observe"
 )
 
 // Upgrades scheduled at a height, through the binary, with the fake node
@@ -282,5 +285,24 @@ func TestE2EScheduledBesideGovernance(t *testing.T) {
 	h.assertCurrent("upgrades/v3")
 	h.assertMarker("v2", "v2", 4)
 	h.assertMarker("v3", "v3", 30)
+	v.stopWant(v2TermCode)
+}
+
+// TestE2EScheduledHaltInStatus: the running vigil says which halt its node
+// runs with, and for which plan, in the status that `vigil status` prints.
+func TestE2EScheduledHaltInStatus(t *testing.T) {
+	t.Parallel()
+	h := newHome(t, obj{"genesis": chainCfg(v2Quiet())})
+	h.mustRun("add-upgrade", "v2", fakeBin, "--force", "--upgrade-height", "1000000")
+	v := h.start([]string{"run", "start"})
+	v.waitFor("the status to name the halt", func() bool {
+		st, err := observe.ReadStatus((home.Layout{Home: h.dir}).StatusFile())
+		return err == nil && st.App.Running && st.App.HaltHeight == 1000000 && st.App.HaltFor == "v2"
+	})
+	s := h.start([]string{"status"})
+	<-s.done
+	if code := s.state.ExitCode(); code != 0 || !strings.Contains(s.stdoutText(), "halts at       1000000, for the scheduled upgrade v2") {
+		t.Fatalf("vigil status (exit %d):\n%s", code, s.stdoutText())
+	}
 	v.stopWant(v2TermCode)
 }
